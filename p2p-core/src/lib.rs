@@ -1,0 +1,30 @@
+//! The core of a devp2p stack: node identities, messages, the base protocol
+//! (Hello, Disconnect, Ping, Pong) and the traits that connect a transport to
+//! the layers above it.
+//!
+//! `p2p-core` knows no concrete transport. A transport crate such as
+//! `p2p-rlpx` turns a byte stream into a [`MsgConn`]; from there the
+//! [`exchange_hello`] step and everything after it are shared.
+//!
+//! ```
+//! use p2p_core::{NodeKey, Enode};
+//!
+//! let key = NodeKey::random();
+//! let enode = Enode::new(key.id(), "127.0.0.1".parse().unwrap(), 30303, 30303);
+//! let text = enode.to_string();
+//! assert_eq!(text.parse::<Enode>().unwrap(), enode);
+//! ```
+#![warn(missing_docs)]
+
+pub mod base;
+pub mod enode;
+pub mod identity;
+pub mod keyfile;
+pub mod msg;
+pub mod transport;
+
+pub use base::{Capability, DisconnectReason, Hello};
+pub use enode::{Enode, EnodeError};
+pub use identity::{keccak256, IdentityError, NodeId, NodeKey, PeerId};
+pub use msg::Msg;
+pub use transport::{exchange_hello, Authenticated, Connecting, Direction, HelloError, MsgConn};

@@ -1,0 +1,1 @@
+//! Node discovery for devp2p: discovery v4 and v5, DNS discovery (EIP-1459) and the node database.

@@ -1,0 +1,1 @@
+//! Capability plugins for devp2p: `eth`, `snap` and a demo capability.
