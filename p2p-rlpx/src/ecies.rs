@@ -67,7 +67,7 @@ pub fn encrypt_into(
 ) {
     let shared = ecdh_x(remote, ephemeral);
     let (enc_key, mac_key) = derive_keys(&shared);
-    let ephemeral_public = PublicKey::from_secret_key(ephemeral);
+    let ephemeral_public = crate::secp::public_key(ephemeral);
 
     out.reserve(ECIES_OVERHEAD + plaintext.len());
     out.extend_from_slice(&ephemeral_public.serialize_uncompressed());

@@ -235,8 +235,7 @@ pub fn encode_auth(
     nonce: &[u8; 32],
     rng: &mut impl RngCore,
 ) -> Vec<u8> {
-    let sig =
-        RecoverableSignature::sign_ecdsa_recoverable(signed_message(key, remote, nonce), ephemeral);
+    let sig = crate::secp::sign_recoverable(&signed_message(key, remote, nonce), ephemeral);
     let (recovery, compact) = sig.serialize_compact();
     let mut sig_bytes = [0u8; 65];
     sig_bytes[..64].copy_from_slice(&compact);
@@ -259,7 +258,7 @@ pub fn encode_ack(
     eip8: bool,
     rng: &mut impl RngCore,
 ) -> Vec<u8> {
-    let ephemeral_id = PeerId::from_secret_key(ephemeral);
+    let ephemeral_id = PeerId::from_public_key(&crate::secp::public_key(ephemeral));
     if eip8 {
         let mut s = RlpStream::new_list(3);
         s.append(&ephemeral_id.0.as_slice());

@@ -24,6 +24,7 @@ pub mod ecies;
 pub mod error;
 pub mod handshake;
 pub mod mac;
+pub mod secp;
 pub mod service;
 pub mod stream;
 
