@@ -172,6 +172,9 @@ fn decode_code(frame: &[u8]) -> Result<(u64, usize), RlpxError> {
         .first()
         .ok_or(RlpxError::MalformedFrame("missing message code"))?;
     match first {
+        // 0x00 is not canonical RLP for 0 (that is 0x80), but it cannot mean
+        // anything else, and implementations that write the code as a raw byte
+        // send it for Hello; accepting it costs nothing.
         0x00..=0x7f => Ok((first as u64, 1)),
         0x80 => Ok((0, 1)),
         0x81..=0x88 => {

@@ -1,0 +1,123 @@
+//! Writes the seed inputs of the fuzz targets into `seeds/<target>/`:
+//! `cargo run --example gen_seeds` (from `fuzz/`). The seeds are committed; the
+//! fuzzers' own corpora (`corpus/`) are not.
+
+use std::fs;
+use std::path::Path;
+
+use p2p_rlpx::ecies::decrypt;
+
+const VECTORS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/vectors/eip8.json"
+);
+
+fn write(target: &str, name: &str, data: &[u8]) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("seeds")
+        .join(target);
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join(name), data).unwrap();
+}
+
+/// The hex string of `"name": "..."` in the vectors file (no JSON dependency).
+fn vector(text: &str, name: &str) -> Vec<u8> {
+    let key = format!("\"{name}\"");
+    let at = text.find(&key).unwrap_or_else(|| panic!("{name} missing")) + key.len();
+    let start = at + text[at..].find('"').unwrap() + 1;
+    let end = start + text[start..].find('"').unwrap();
+    hex::decode(&text[start..end]).unwrap()
+}
+
+fn main() {
+    let text = fs::read_to_string(VECTORS).expect("EIP-8 vectors in ../../shared/vectors");
+    let key_a = p2p_fuzz::node_key(p2p_fuzz::STATIC_KEY_A);
+    let key_b = p2p_fuzz::node_key(p2p_fuzz::STATIC_KEY_B);
+
+    // auth_ack: the plaintext bodies of the EIP-8 vectors, mode 1 (EIP-8) or 2 (legacy).
+    for (name, key) in [
+        ("auth1_legacy", &key_b),
+        ("auth2_eip8_v4", &key_b),
+        ("auth3_eip8_v56_extra", &key_b),
+        ("ack1_legacy", &key_a),
+        ("ack2_eip8_v4", &key_a),
+        ("ack3_eip8_v57_extra", &key_a),
+    ] {
+        let wire = vector(&text, name);
+        let (mode, plain) = if name.contains("legacy") {
+            (2u8, decrypt(key.secret(), &wire, &[]).unwrap())
+        } else {
+            (1u8, decrypt(key.secret(), &wire[2..], &wire[..2]).unwrap())
+        };
+        write("auth_ack", name, &[&[mode][..], &plain].concat());
+        write(
+            "auth_ack",
+            &format!("{name}_raw"),
+            &[&[0u8][..], &wire].concat(),
+        );
+    }
+
+    // frame: raw, tampered (flags: snappy, flip, truncate, warm-up; code shift)
+    // and sealed frames.
+    let snappy_hello = snap::raw::Encoder::new()
+        .compress_vec(&[0xab; 300])
+        .unwrap();
+    write("frame", "raw", &[0u8; 64]);
+    let field = |flags: u8, code: u64, payload: &[u8]| {
+        let mut v = vec![1u8, flags];
+        v.extend_from_slice(&code.to_le_bytes());
+        v.extend_from_slice(&17u32.to_le_bytes());
+        v.extend_from_slice(&40u32.to_le_bytes());
+        v.push(0x80);
+        v.extend_from_slice(payload);
+        v
+    };
+    write("frame", "intact", &field(0x70, 0x10, b"\xc5\x83abc"));
+    write("frame", "intact_snappy", &field(0x71, 0x10, &[0u8; 200]));
+    write("frame", "flip", &field(0x72, 0x02, b"\xc0"));
+    write(
+        "frame",
+        "truncate_snappy_warm",
+        &field(0x7d, 0x11, &[7u8; 100]),
+    );
+    write("frame", "long_code", &field(0x00, u64::MAX, b"payload"));
+    let sealed =
+        |flags: u8, body: &[u8]| [&[2u8, flags][..], &[0xc2, 0x80, 0x80], &[0; 10], body].concat();
+    write("frame", "sealed_ping", &sealed(0, b"\x02\xc0"));
+    write("frame", "sealed_code", &sealed(0, b"\x82\x01\x00rest"));
+    write(
+        "frame",
+        "sealed_snappy",
+        &sealed(1, &[&[0x10][..], &snappy_hello].concat()),
+    );
+    write("frame", "sealed_empty", &sealed(0, b""));
+
+    // snappy_payload: code byte, then a snappy block.
+    let block = snap::raw::Encoder::new()
+        .compress_vec(b"hello hello hello hello world")
+        .unwrap();
+    write("snappy_payload", "ok", &[&[0x10][..], &block].concat());
+    write(
+        "snappy_payload",
+        "disconnect",
+        &[&[0x01][..], &block].concat(),
+    );
+    write("snappy_payload", "hello", &[&[0x00][..], &block].concat());
+    write(
+        "snappy_payload",
+        "long",
+        &[&[0x20][..], &snappy_hello].concat(),
+    );
+    // Declares 16 MiB + 1 bytes (varint 0x81 0x80 0x80 0x08).
+    write(
+        "snappy_payload",
+        "too_large",
+        &[0x20, 0x81, 0x80, 0x80, 0x08, 0x00],
+    );
+    // Declares exactly 16 MiB, then a short literal.
+    write(
+        "snappy_payload",
+        "at_limit",
+        &[0x20, 0x80, 0x80, 0x80, 0x08, 0x0c, b'a', b'b', b'c', b'd'],
+    );
+}
