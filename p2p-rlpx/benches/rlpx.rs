@@ -247,7 +247,7 @@ fn handshake_secrets(rt: &Runtime, ikey: &NodeKey, rkey: &NodeKey) -> (Secrets, 
             handshake::initiate(&mut a, ikey, rkey.id()),
             handshake::respond(&mut b, rkey)
         );
-        (i.expect("initiate"), r.expect("respond"))
+        (i.expect("initiate").secrets, r.expect("respond").secrets)
     })
 }
 

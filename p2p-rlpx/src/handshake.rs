@@ -9,6 +9,7 @@
 //! The message functions here do no I/O, so the test vectors, the fuzzers and
 //! the async drivers ([`initiate`], [`respond`]) share one implementation.
 
+use bytes::BytesMut;
 use p2p_core::{NodeKey, PeerId};
 use rand::{Rng, RngCore};
 use rlp::{Rlp, RlpStream};
@@ -369,33 +370,64 @@ fn random_nonce(rng: &mut impl RngCore) -> [u8; 32] {
     nonce
 }
 
-/// Reads one handshake message: the legacy fixed-size form when it starts like
-/// one and decrypts as such, else the EIP-8 form with its 2-byte size prefix.
-/// At most 65,537 bytes are ever buffered (the prefix is 16 bits).
-async fn read_message<Io: AsyncRead + Unpin>(
+/// What a handshake driver yields: the secrets, and whatever the remote sent
+/// after its handshake message (the start of its first frame), which belongs
+/// to the frame decoder.
+pub struct Outcome {
+    /// The frame secrets and the authenticated remote identity.
+    pub secrets: Secrets,
+    /// Bytes read past the handshake message.
+    pub read_ahead: BytesMut,
+}
+
+/// Fills `buf` from `io` until it holds at least `len` bytes. A read may bring
+/// more than asked (the start of the first frame); those bytes stay in `buf`.
+async fn fill<Io: AsyncRead + Unpin>(
     io: &mut Io,
-    key: &NodeKey,
-    legacy_len: usize,
-) -> Result<Vec<u8>, RlpxError> {
-    let mut wire = vec![0u8; 2];
-    io.read_exact(&mut wire).await?;
-    if wire[0] == 0x04 {
-        // Either a legacy message (an uncompressed ephemeral key comes first) or
-        // an EIP-8 one of 1,024 bytes or more: read the legacy length first.
-        wire.resize(legacy_len, 0);
-        io.read_exact(&mut wire[2..]).await?;
-        if ecies::decrypt(key.secret(), &wire, &[]).is_ok() {
-            return Ok(wire);
+    buf: &mut BytesMut,
+    len: usize,
+) -> Result<(), RlpxError> {
+    while buf.len() < len {
+        // Room for what is missing plus a typical first frame, so one read
+        // usually brings the whole message.
+        buf.reserve(len - buf.len() + READ_AHEAD);
+        if io.read_buf(buf).await? == 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
         }
     }
-    let total = 2 + u16::from_be_bytes([wire[0], wire[1]]) as usize;
-    if total < 2 + ECIES_OVERHEAD || total < wire.len() {
+    Ok(())
+}
+
+/// Room left for bytes past a handshake message, so that the remote's Hello
+/// usually arrives in the same read as its ack.
+const READ_AHEAD: usize = 512;
+
+/// Reads one handshake message: the legacy fixed-size form when it starts like
+/// one and decrypts as such, else the EIP-8 form with its 2-byte size prefix.
+/// The message is split off `buf`; what follows it stays there. At most
+/// 65,537 bytes plus the read-ahead room are ever buffered (the prefix is 16
+/// bits).
+async fn read_message<Io: AsyncRead + Unpin>(
+    io: &mut Io,
+    buf: &mut BytesMut,
+    key: &NodeKey,
+    legacy_len: usize,
+) -> Result<BytesMut, RlpxError> {
+    fill(io, buf, 2).await?;
+    if buf[0] == 0x04 {
+        // Either a legacy message (an uncompressed ephemeral key comes first) or
+        // an EIP-8 one of 1,024 bytes or more: read the legacy length first.
+        fill(io, buf, legacy_len).await?;
+        if ecies::decrypt(key.secret(), &buf[..legacy_len], &[]).is_ok() {
+            return Ok(buf.split_to(legacy_len));
+        }
+    }
+    let total = 2 + u16::from_be_bytes([buf[0], buf[1]]) as usize;
+    if total < 2 + ECIES_OVERHEAD || (buf[0] == 0x04 && total < legacy_len) {
         return Err(RlpxError::InvalidHandshake("size prefix too small"));
     }
-    let have = wire.len();
-    wire.resize(total, 0);
-    io.read_exact(&mut wire[have..]).await?;
-    Ok(wire)
+    fill(io, buf, total).await?;
+    Ok(buf.split_to(total))
 }
 
 /// Runs the handshake as initiator over `io`, proving that the remote holds
@@ -404,7 +436,7 @@ pub async fn initiate<Io: AsyncRead + AsyncWrite + Unpin>(
     io: &mut Io,
     key: &NodeKey,
     remote: PeerId,
-) -> Result<Secrets, RlpxError> {
+) -> Result<Outcome, RlpxError> {
     let remote_public = remote
         .public_key()
         .map_err(|_| RlpxError::InvalidHandshake("remote id is not on the curve"))?;
@@ -418,9 +450,10 @@ pub async fn initiate<Io: AsyncRead + AsyncWrite + Unpin>(
     io.write_all(&auth).await?;
     io.flush().await?;
 
-    let ack_wire = read_message(io, key, LEGACY_ACK_LEN).await?;
+    let mut read_ahead = BytesMut::new();
+    let ack_wire = read_message(io, &mut read_ahead, key, LEGACY_ACK_LEN).await?;
     let ack = decode_ack(key, &ack_wire)?;
-    Ok(HandshakeTranscript {
+    let secrets = HandshakeTranscript {
         role: Role::Initiator,
         ephemeral: &ephemeral,
         remote_ephemeral: &ack.recipient_ephemeral,
@@ -430,7 +463,11 @@ pub async fn initiate<Io: AsyncRead + AsyncWrite + Unpin>(
         ack: &ack_wire,
         remote_id: remote,
     }
-    .secrets())
+    .secrets();
+    Ok(Outcome {
+        secrets,
+        read_ahead,
+    })
 }
 
 /// Runs the handshake as recipient over `io`; the remote's identity is what
@@ -438,8 +475,9 @@ pub async fn initiate<Io: AsyncRead + AsyncWrite + Unpin>(
 pub async fn respond<Io: AsyncRead + AsyncWrite + Unpin>(
     io: &mut Io,
     key: &NodeKey,
-) -> Result<Secrets, RlpxError> {
-    let auth_wire = read_message(io, key, LEGACY_AUTH_LEN).await?;
+) -> Result<Outcome, RlpxError> {
+    let mut read_ahead = BytesMut::new();
+    let auth_wire = read_message(io, &mut read_ahead, key, LEGACY_AUTH_LEN).await?;
     let auth = decode_auth(key, &auth_wire)?;
     let (ephemeral, nonce, ack) = {
         let mut rng = rand::rng();
@@ -450,7 +488,7 @@ pub async fn respond<Io: AsyncRead + AsyncWrite + Unpin>(
     };
     io.write_all(&ack).await?;
     io.flush().await?;
-    Ok(HandshakeTranscript {
+    let secrets = HandshakeTranscript {
         role: Role::Recipient,
         ephemeral: &ephemeral,
         remote_ephemeral: &auth.initiator_ephemeral,
@@ -460,5 +498,9 @@ pub async fn respond<Io: AsyncRead + AsyncWrite + Unpin>(
         ack: &ack,
         remote_id: PeerId::from_public_key(&auth.initiator),
     }
-    .secrets())
+    .secrets();
+    Ok(Outcome {
+        secrets,
+        read_ahead,
+    })
 }

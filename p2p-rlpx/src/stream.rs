@@ -7,11 +7,11 @@ use futures::{Sink, Stream};
 use p2p_core::{Msg, MsgConn, NodeKey, PeerId};
 use pin_project::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_util::codec::Framed;
+use tokio_util::codec::{Framed, FramedParts};
 
 use crate::codec::FrameCodec;
 use crate::error::RlpxError;
-use crate::handshake::{self, Secrets};
+use crate::handshake::{self, Outcome, Secrets};
 
 /// A framed, encrypted, authenticated RLPx connection over `Io`.
 ///
@@ -34,14 +34,26 @@ impl<Io: AsyncRead + AsyncWrite> RlpxStream<Io> {
         }
     }
 
+    /// Wraps `io` after a handshake driver, keeping the bytes it read past the
+    /// handshake (the start of the first frame).
+    pub fn from_handshake(io: Io, outcome: Outcome) -> Self {
+        let remote_id = outcome.secrets.remote_id;
+        let mut parts = FramedParts::new(io, FrameCodec::new(outcome.secrets));
+        parts.read_buf = outcome.read_ahead;
+        RlpxStream {
+            inner: Framed::from_parts(parts),
+            remote_id,
+        }
+    }
+
     /// Performs the handshake as initiator, proving the remote holds the key
     /// of `remote`. No deadline: wrap it in one, or use [`crate::RlpxTransport`].
     pub async fn connect(mut io: Io, key: &NodeKey, remote: PeerId) -> Result<Self, RlpxError>
     where
         Io: Unpin,
     {
-        let secrets = handshake::initiate(&mut io, key, remote).await?;
-        Ok(Self::new(io, secrets))
+        let outcome = handshake::initiate(&mut io, key, remote).await?;
+        Ok(Self::from_handshake(io, outcome))
     }
 
     /// Performs the handshake as recipient. No deadline: wrap it in one, or
@@ -50,8 +62,8 @@ impl<Io: AsyncRead + AsyncWrite> RlpxStream<Io> {
     where
         Io: Unpin,
     {
-        let secrets = handshake::respond(&mut io, key).await?;
-        Ok(Self::new(io, secrets))
+        let outcome = handshake::respond(&mut io, key).await?;
+        Ok(Self::from_handshake(io, outcome))
     }
 
     /// The frame codec, to inspect or adjust its limits.

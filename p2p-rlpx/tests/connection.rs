@@ -438,7 +438,11 @@ async fn raw_initiator() -> (FrameCodec, DuplexStream, RlpxStream<DuplexStream>)
         handshake::initiate(&mut a, &key_a, key_b.id()),
         RlpxStream::accept(b, &key_b)
     );
-    (FrameCodec::new(secrets_a.unwrap()), a, conn_b.unwrap())
+    (
+        FrameCodec::new(secrets_a.unwrap().secrets),
+        a,
+        conn_b.unwrap(),
+    )
 }
 
 async fn send_tampered(
@@ -613,4 +617,56 @@ async fn outbound_without_an_expected_id_is_refused() {
         transport.call(conn).await,
         Err(RlpxError::InvalidHandshake(_))
     ));
+}
+
+#[tokio::test]
+async fn a_frame_arriving_with_the_ack_is_not_lost() {
+    // The recipient writes its ack and its first frame in one write, so the
+    // initiator's read of the ack brings the frame along.
+    let (mut a, mut b) = tokio::io::duplex(64 * 1024);
+    let key_a = NodeKey::random();
+    let key_b = NodeKey::random();
+    let recipient = async {
+        let mut prefix = [0u8; 2];
+        b.read_exact(&mut prefix).await.unwrap();
+        let mut auth = prefix.to_vec();
+        auth.resize(2 + u16::from_be_bytes(prefix) as usize, 0);
+        b.read_exact(&mut auth[2..]).await.unwrap();
+        let decoded = handshake::decode_auth(&key_b, &auth).unwrap();
+        let ephemeral = SecretKey::new(&mut rand::rng());
+        let nonce = [42u8; 32];
+        let ack = handshake::encode_ack(
+            &decoded.initiator,
+            &ephemeral,
+            &nonce,
+            true,
+            &mut rand::rng(),
+        );
+        let secrets = handshake::HandshakeTranscript {
+            role: handshake::Role::Recipient,
+            ephemeral: &ephemeral,
+            remote_ephemeral: &decoded.initiator_ephemeral,
+            initiator_nonce: &decoded.nonce,
+            recipient_nonce: &nonce,
+            auth: &auth,
+            ack: &ack,
+            remote_id: key_a.id(),
+        }
+        .secrets();
+        let mut wire = BytesMut::from(&ack[..]);
+        FrameCodec::new(secrets)
+            .encode(Msg::new(0x2a, vec![1, 2, 3]), &mut wire)
+            .unwrap();
+        b.write_all(&wire).await.unwrap();
+        b
+    };
+    let (outcome, _b) = tokio::join!(handshake::initiate(&mut a, &key_a, key_b.id()), recipient);
+    let outcome = outcome.unwrap();
+    assert!(
+        !outcome.read_ahead.is_empty(),
+        "the frame came with the ack"
+    );
+    let mut conn = RlpxStream::from_handshake(a, outcome);
+    let msg = expect_msg(&mut conn).await;
+    assert_eq!((msg.code, msg.payload.as_ref()), (0x2a, &[1u8, 2, 3][..]));
 }
