@@ -9,7 +9,7 @@ use p2p_rlpx::ecies::decrypt;
 
 const VECTORS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/vectors/eip8.json"
+    "/../testdata/eip8.json"
 );
 
 fn write(target: &str, name: &str, data: &[u8]) {
@@ -30,7 +30,7 @@ fn vector(text: &str, name: &str) -> Vec<u8> {
 }
 
 fn main() {
-    let text = fs::read_to_string(VECTORS).expect("EIP-8 vectors in ../../shared/vectors");
+    let text = fs::read_to_string(VECTORS).expect("EIP-8 vectors in ../testdata");
     let key_a = p2p_fuzz::node_key(p2p_fuzz::STATIC_KEY_A);
     let key_b = p2p_fuzz::node_key(p2p_fuzz::STATIC_KEY_B);
 

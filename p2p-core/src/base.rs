@@ -357,7 +357,7 @@ mod tests {
         let vectors: serde_json::Value = serde_json::from_str(
             &std::fs::read_to_string(concat!(
                 env!("CARGO_MANIFEST_DIR"),
-                "/../../shared/vectors/eip8.json"
+                "/../testdata/eip8.json"
             ))
             .unwrap(),
         )

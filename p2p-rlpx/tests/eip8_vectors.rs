@@ -1,4 +1,4 @@
-//! The RLPx handshake test vectors of EIP-8 (`../shared/vectors/eip8.json`).
+//! The RLPx handshake test vectors of EIP-8 (`testdata/eip8.json`).
 
 use p2p_core::{NodeKey, PeerId};
 use p2p_rlpx::handshake::{decode_ack, decode_auth, HandshakeTranscript, Role};
@@ -6,11 +6,8 @@ use secp256k1::SecretKey;
 use serde_json::Value;
 
 fn vectors() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/vectors/eip8.json"
-    );
-    let text = std::fs::read_to_string(path).expect("shared vectors present");
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/eip8.json");
+    let text = std::fs::read_to_string(path).expect("testdata/eip8.json present");
     serde_json::from_str::<Value>(&text).unwrap()["rlpx_handshake"].clone()
 }
 
