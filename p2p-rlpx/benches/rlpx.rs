@@ -64,9 +64,7 @@ use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use p2p_core::{Msg, NodeKey};
 use p2p_rlpx::ecies::ecdh_x;
-use p2p_rlpx::handshake::{
-    self, decode_ack, decode_auth, encode_ack, encode_auth, HandshakeTranscript, Role,
-};
+use p2p_rlpx::handshake;
 use p2p_rlpx::secp;
 use p2p_rlpx::{FrameCodec, Secrets};
 use rand::RngCore;
@@ -253,49 +251,7 @@ fn handshake_secrets(rt: &Runtime, ikey: &NodeKey, rkey: &NodeKey) -> (Secrets, 
 
 /// The whole handshake through the message functions, without I/O.
 fn handshake_no_io(ikey: &NodeKey, rkey: &NodeKey) -> (Secrets, Secrets) {
-    let mut rng = rand::rng();
-    let mut i_nonce = [0u8; 32];
-    let mut r_nonce = [0u8; 32];
-    rng.fill_bytes(&mut i_nonce);
-    rng.fill_bytes(&mut r_nonce);
-    let remote = rkey.id().public_key().expect("valid id");
-    let i_eph = SecretKey::new(&mut rng);
-    let auth = encode_auth(ikey, &remote, &i_eph, &i_nonce, &mut rng);
-
-    let got_auth = decode_auth(rkey, &auth).expect("auth");
-    let r_eph = SecretKey::new(&mut rng);
-    let ack = encode_ack(
-        &got_auth.initiator,
-        &r_eph,
-        &r_nonce,
-        got_auth.eip8,
-        &mut rng,
-    );
-
-    let got_ack = decode_ack(ikey, &ack).expect("ack");
-    let i = HandshakeTranscript {
-        role: Role::Initiator,
-        ephemeral: &i_eph,
-        remote_ephemeral: &got_ack.recipient_ephemeral,
-        initiator_nonce: &i_nonce,
-        recipient_nonce: &got_ack.nonce,
-        auth: &auth,
-        ack: &ack,
-        remote_id: rkey.id(),
-    }
-    .secrets();
-    let r = HandshakeTranscript {
-        role: Role::Recipient,
-        ephemeral: &r_eph,
-        remote_ephemeral: &got_auth.initiator_ephemeral,
-        initiator_nonce: &got_auth.nonce,
-        recipient_nonce: &r_nonce,
-        auth: &auth,
-        ack: &ack,
-        remote_id: ikey.id(),
-    }
-    .secrets();
-    (i, r)
+    handshake::in_memory(ikey, rkey, true, &mut rand::rng()).expect("handshake")
 }
 
 /// A connected loopback pair: (client, server).

@@ -290,6 +290,7 @@ pub enum Role {
 
 /// What the handshake yields: the frame keys, both MAC states and the
 /// authenticated remote identity.
+#[derive(Clone)]
 pub struct Secrets {
     /// The AES-256-CTR key of both frame directions.
     pub aes_secret: [u8; 32],
@@ -362,6 +363,65 @@ impl HandshakeTranscript<'_> {
             remote_id: self.remote_id,
         }
     }
+}
+
+/// Runs both ends of a handshake in memory, without I/O, through the same
+/// message functions as [`initiate`] and [`respond`], and returns the
+/// initiator's and the recipient's secrets. With `eip8_ack` false the ack is
+/// written in the legacy format.
+///
+/// For tests, benchmarks, fuzzing and in-process simulations: a deterministic
+/// `rng` gives a deterministic session.
+pub fn in_memory(
+    initiator: &NodeKey,
+    recipient: &NodeKey,
+    eip8_ack: bool,
+    rng: &mut impl RngCore,
+) -> Result<(Secrets, Secrets), RlpxError> {
+    let initiator_ephemeral = SecretKey::new(rng);
+    let recipient_ephemeral = SecretKey::new(rng);
+    let initiator_nonce = random_nonce(rng);
+    let recipient_nonce = random_nonce(rng);
+
+    let auth = encode_auth(
+        initiator,
+        recipient.public(),
+        &initiator_ephemeral,
+        &initiator_nonce,
+        rng,
+    );
+    let auth_seen = decode_auth(recipient, &auth)?;
+    let ack = encode_ack(
+        &auth_seen.initiator,
+        &recipient_ephemeral,
+        &recipient_nonce,
+        eip8_ack,
+        rng,
+    );
+    let ack_seen = decode_ack(initiator, &ack)?;
+    let initiator_secrets = HandshakeTranscript {
+        role: Role::Initiator,
+        ephemeral: &initiator_ephemeral,
+        remote_ephemeral: &ack_seen.recipient_ephemeral,
+        initiator_nonce: &initiator_nonce,
+        recipient_nonce: &ack_seen.nonce,
+        auth: &auth,
+        ack: &ack,
+        remote_id: recipient.id(),
+    }
+    .secrets();
+    let recipient_secrets = HandshakeTranscript {
+        role: Role::Recipient,
+        ephemeral: &recipient_ephemeral,
+        remote_ephemeral: &auth_seen.initiator_ephemeral,
+        initiator_nonce: &auth_seen.nonce,
+        recipient_nonce: &recipient_nonce,
+        auth: &auth,
+        ack: &ack,
+        remote_id: PeerId::from_public_key(&auth_seen.initiator),
+    }
+    .secrets();
+    Ok((initiator_secrets, recipient_secrets))
 }
 
 fn random_nonce(rng: &mut impl RngCore) -> [u8; 32] {

@@ -188,17 +188,26 @@ async fn tcp_connection_exchanges_hello_with_snappy_and_messages_both_ways() {
     assert_eq!(server.next_outcome().await, Ok(()));
 }
 
-#[tokio::test]
-async fn disconnect_reason_is_read_by_the_other_side() {
+/// Two nodes connected over an in-memory pipe, handshake done, no Hello yet.
+async fn connected_pair() -> (
+    NodeKey,
+    RlpxStream<DuplexStream>,
+    NodeKey,
+    RlpxStream<DuplexStream>,
+) {
     let (a, b) = tokio::io::duplex(64 * 1024);
     let key_a = NodeKey::random();
     let key_b = NodeKey::random();
-    let id_b = key_b.id();
     let (conn_a, conn_b) = tokio::join!(
-        RlpxStream::connect(a, &key_a, id_b),
+        RlpxStream::connect(a, &key_a, key_b.id()),
         RlpxStream::accept(b, &key_b)
     );
-    let (mut conn_a, mut conn_b) = (conn_a.unwrap(), conn_b.unwrap());
+    (key_a, conn_a.unwrap(), key_b, conn_b.unwrap())
+}
+
+#[tokio::test]
+async fn disconnect_reason_is_read_by_the_other_side() {
+    let (key_a, mut conn_a, key_b, mut conn_b) = connected_pair().await;
     assert_eq!(conn_b.remote_id(), key_a.id());
     let (ha, hb) = (hello_for(&key_a), hello_for(&key_b));
     let (ra, rb) = tokio::join!(
@@ -222,14 +231,7 @@ async fn disconnect_reason_is_read_by_the_other_side() {
 
 #[tokio::test]
 async fn snappy_stays_off_when_the_remote_speaks_version_4() {
-    let (a, b) = tokio::io::duplex(64 * 1024);
-    let key_a = NodeKey::random();
-    let key_b = NodeKey::random();
-    let (conn_a, conn_b) = tokio::join!(
-        RlpxStream::connect(a, &key_a, key_b.id()),
-        RlpxStream::accept(b, &key_b)
-    );
-    let (mut conn_a, mut conn_b) = (conn_a.unwrap(), conn_b.unwrap());
+    let (key_a, mut conn_a, key_b, mut conn_b) = connected_pair().await;
     let old = Hello {
         protocol_version: 4,
         ..hello_for(&key_b)
@@ -250,14 +252,7 @@ async fn snappy_stays_off_when_the_remote_speaks_version_4() {
 
 #[tokio::test]
 async fn hello_with_another_identity_is_refused_with_unexpected_identity() {
-    let (a, b) = tokio::io::duplex(64 * 1024);
-    let key_a = NodeKey::random();
-    let key_b = NodeKey::random();
-    let (conn_a, conn_b) = tokio::join!(
-        RlpxStream::connect(a, &key_a, key_b.id()),
-        RlpxStream::accept(b, &key_b)
-    );
-    let (mut conn_a, mut conn_b) = (conn_a.unwrap(), conn_b.unwrap());
+    let (key_a, mut conn_a, key_b, mut conn_b) = connected_pair().await;
     let liar = Hello {
         id: NodeKey::random().id(),
         ..hello_for(&key_a)

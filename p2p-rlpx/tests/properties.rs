@@ -12,13 +12,13 @@ use bytes::BytesMut;
 use p2p_core::{Msg, NodeKey, PeerId};
 use p2p_rlpx::ecies::{decrypt, encrypt_into, ECIES_OVERHEAD};
 use p2p_rlpx::handshake::{
-    decode_ack, decode_auth, encode_ack, encode_auth, HandshakeTranscript, Role, HANDSHAKE_VERSION,
-    MAX_PADDING, MIN_PADDING,
+    self, decode_ack, decode_auth, encode_ack, encode_auth, HandshakeTranscript, Role,
+    HANDSHAKE_VERSION, MAX_PADDING, MIN_PADDING,
 };
 use p2p_rlpx::{FrameCodec, RlpxError, Secrets};
 use proptest::prelude::*;
 use rand::rngs::StdRng;
-use rand::{RngCore, SeedableRng};
+use rand::SeedableRng;
 use secp256k1::{PublicKey, SecretKey};
 use tokio_util::codec::{Decoder, Encoder};
 
@@ -30,45 +30,14 @@ struct Handshake {
     key_b: NodeKey,
 }
 
-/// Runs auth → ack between two keys drawn from `seed`, the ack in EIP-8 or the
-/// legacy format, and derives both ends' secrets.
+/// Runs auth → ack in memory between two keys drawn from `seed`, the ack in
+/// EIP-8 or the legacy format, and derives both ends' secrets.
 fn handshake(seed: u64, eip8_ack: bool) -> Handshake {
     let mut rng = StdRng::seed_from_u64(seed);
     let key_a = NodeKey::from_secret(SecretKey::new(&mut rng));
     let key_b = NodeKey::from_secret(SecretKey::new(&mut rng));
-    let eph_a = SecretKey::new(&mut rng);
-    let eph_b = SecretKey::new(&mut rng);
-    let mut nonce_a = [0u8; 32];
-    let mut nonce_b = [0u8; 32];
-    rng.fill_bytes(&mut nonce_a);
-    rng.fill_bytes(&mut nonce_b);
-
-    let auth = encode_auth(&key_a, key_b.public(), &eph_a, &nonce_a, &mut rng);
-    let auth_seen = decode_auth(&key_b, &auth).expect("own auth decodes");
-    let ack = encode_ack(&auth_seen.initiator, &eph_b, &nonce_b, eip8_ack, &mut rng);
-    let ack_seen = decode_ack(&key_a, &ack).expect("own ack decodes");
-    let initiator = HandshakeTranscript {
-        role: Role::Initiator,
-        ephemeral: &eph_a,
-        remote_ephemeral: &ack_seen.recipient_ephemeral,
-        initiator_nonce: &nonce_a,
-        recipient_nonce: &ack_seen.nonce,
-        auth: &auth,
-        ack: &ack,
-        remote_id: key_b.id(),
-    }
-    .secrets();
-    let recipient = HandshakeTranscript {
-        role: Role::Recipient,
-        ephemeral: &eph_b,
-        remote_ephemeral: &auth_seen.initiator_ephemeral,
-        initiator_nonce: &auth_seen.nonce,
-        recipient_nonce: &nonce_b,
-        auth: &auth,
-        ack: &ack,
-        remote_id: PeerId::from_public_key(&auth_seen.initiator),
-    }
-    .secrets();
+    let (initiator, recipient) =
+        handshake::in_memory(&key_a, &key_b, eip8_ack, &mut rng).expect("own handshake");
     Handshake {
         initiator,
         recipient,
@@ -77,22 +46,12 @@ fn handshake(seed: u64, eip8_ack: bool) -> Handshake {
     }
 }
 
-fn copy_secrets(s: &Secrets) -> Secrets {
-    Secrets {
-        aes_secret: s.aes_secret,
-        mac_secret: s.mac_secret,
-        egress_mac: s.egress_mac.clone(),
-        ingress_mac: s.ingress_mac.clone(),
-        remote_id: s.remote_id,
-    }
-}
-
 /// A fresh (initiator, recipient) codec pair on one fixed session.
 fn codecs(snappy: bool) -> (FrameCodec, FrameCodec) {
     static SESSION: OnceLock<Handshake> = OnceLock::new();
     let h = SESSION.get_or_init(|| handshake(7, true));
-    let mut a = FrameCodec::new(copy_secrets(&h.initiator));
-    let mut b = FrameCodec::new(copy_secrets(&h.recipient));
+    let mut a = FrameCodec::new(h.initiator.clone());
+    let mut b = FrameCodec::new(h.recipient.clone());
     a.set_snappy(snappy);
     b.set_snappy(snappy);
     (a, b)
