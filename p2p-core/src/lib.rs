@@ -17,9 +17,12 @@
 #![warn(missing_docs)]
 
 pub mod base;
+pub mod config;
+pub mod dial;
 pub mod enode;
 pub mod identity;
 pub mod keyfile;
+pub mod layers;
 pub mod msg;
 pub mod transport;
 
@@ -27,4 +30,6 @@ pub use base::{Capability, DisconnectReason, Hello};
 pub use enode::{Enode, EnodeError};
 pub use identity::{keccak256, IdentityError, NodeId, NodeKey, PeerId};
 pub use msg::Msg;
-pub use transport::{exchange_hello, Authenticated, Connecting, Direction, HelloError, MsgConn};
+pub use transport::{
+    exchange_hello, Authenticated, ConnGuards, Connecting, Direction, HelloError, MsgConn,
+};

@@ -22,6 +22,36 @@ pub enum Direction {
     Outbound,
 }
 
+/// Values that live as long as a connection: what a layer of the setup
+/// pipeline reserves for it (a slot in a subnet count, say) is released when
+/// the connection ends, by dropping its guard. Guards travel with the
+/// connection from [`Connecting`] to [`Authenticated`] and on to the session.
+#[derive(Default)]
+pub struct ConnGuards(Vec<Box<dyn std::any::Any + Send + Sync>>);
+
+impl ConnGuards {
+    /// Keeps `guard` alive until the connection ends.
+    pub fn push(&mut self, guard: impl std::any::Any + Send + Sync) {
+        self.0.push(Box::new(guard));
+    }
+
+    /// How many guards the connection holds.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the connection holds no guard.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for ConnGuards {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ConnGuards({})", self.0.len())
+    }
+}
+
 /// A raw connection entering the setup pipeline, before a byte has been read.
 #[derive(Debug)]
 pub struct Connecting<Io> {
@@ -34,6 +64,8 @@ pub struct Connecting<Io> {
     /// When dialing, the identity the remote must prove; `None` for inbound
     /// connections, whose identity the handshake reveals.
     pub expected: Option<PeerId>,
+    /// What the pipeline's layers hold for this connection.
+    pub guards: ConnGuards,
 }
 
 impl<Io> Connecting<Io> {
@@ -44,6 +76,7 @@ impl<Io> Connecting<Io> {
             remote_addr,
             direction: Direction::Inbound,
             expected: None,
+            guards: ConnGuards::default(),
         }
     }
 
@@ -54,6 +87,7 @@ impl<Io> Connecting<Io> {
             remote_addr,
             direction: Direction::Outbound,
             expected: Some(expected),
+            guards: ConnGuards::default(),
         }
     }
 }
@@ -182,4 +216,6 @@ pub struct Authenticated<C> {
     pub remote_addr: SocketAddr,
     /// Who opened the connection.
     pub direction: Direction,
+    /// What the pipeline's layers hold for this connection.
+    pub guards: ConnGuards,
 }

@@ -58,6 +58,7 @@ impl RlpxTransport {
             remote_addr,
             direction,
             expected,
+            guards,
         } = conn;
         let handshake = async {
             match (direction, expected) {
@@ -75,6 +76,7 @@ impl RlpxTransport {
             conn,
             remote_addr,
             direction,
+            guards,
         })
     }
 }

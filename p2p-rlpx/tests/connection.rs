@@ -607,6 +607,7 @@ async fn outbound_without_an_expected_id_is_refused() {
         remote_addr: local(),
         direction: p2p_core::Direction::Outbound,
         expected: None,
+        guards: Default::default(),
     };
     assert!(matches!(
         transport.call(conn).await,

@@ -1,0 +1,4 @@
+//! Middleware layers of the connection pipeline.
+
+pub mod filter;
+pub mod throttle;
