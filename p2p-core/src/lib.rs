@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod base;
+pub mod capability;
 pub mod config;
 pub mod dial;
 pub mod enode;
@@ -24,12 +25,18 @@ pub mod identity;
 pub mod keyfile;
 pub mod layers;
 pub mod msg;
+pub mod peer;
+pub mod protocol;
+pub mod session;
+pub mod testing;
 pub mod transport;
 
 pub use base::{Capability, DisconnectReason, Hello};
 pub use enode::{Enode, EnodeError};
 pub use identity::{keccak256, IdentityError, NodeId, NodeKey, PeerId};
 pub use msg::Msg;
+pub use peer::{Peer, PeerInfo};
+pub use protocol::{CapabilityConn, Protocol};
 pub use transport::{
     exchange_hello, Authenticated, ConnGuards, Connecting, Direction, HelloError, MsgConn,
 };
