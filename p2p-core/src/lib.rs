@@ -27,6 +27,7 @@ pub mod layers;
 pub mod msg;
 pub mod peer;
 pub mod protocol;
+pub mod server;
 pub mod session;
 pub mod testing;
 pub mod transport;
@@ -37,6 +38,7 @@ pub use identity::{keccak256, IdentityError, NodeId, NodeKey, PeerId};
 pub use msg::Msg;
 pub use peer::{Peer, PeerInfo};
 pub use protocol::{CapabilityConn, Protocol};
+pub use server::{NodeInfo, PeerEvent, Server, ServerError};
 pub use transport::{
     exchange_hello, Authenticated, ConnGuards, Connecting, Direction, HelloError, MsgConn,
 };

@@ -109,8 +109,10 @@ impl Stream for QueueStream {
 /// Runs the session of one peer until it ends, and returns how.
 ///
 /// `protocols[i]` runs the capability `info.shared[i]`. `shutdown` resolving
-/// ends the session with [`DisconnectReason::ClientQuitting`]. Every task the
-/// session spawns has ended when this returns.
+/// ends the session with the reason it resolves to (the server's stop gives
+/// [`DisconnectReason::ClientQuitting`], a removal
+/// [`DisconnectReason::Requested`]). Every task the session spawns has ended
+/// when this returns.
 pub async fn run_session<C, S>(
     conn: C,
     info: Arc<PeerInfo>,
@@ -120,7 +122,7 @@ pub async fn run_session<C, S>(
 ) -> SessionEnd
 where
     C: MsgConn,
-    S: Future<Output = ()>,
+    S: Future<Output = DisconnectReason>,
 {
     assert_eq!(
         protocols.len(),
@@ -220,7 +222,7 @@ where
                 Ok(Err(reason)) => reason,
                 Err(_) => DisconnectReason::SubprotocolError,
             }),
-            _ = &mut shutdown => SessionEnd::local(DisconnectReason::ClientQuitting),
+            reason = &mut shutdown => SessionEnd::local(reason),
         }
     };
 

@@ -102,6 +102,7 @@ fn start(names: &[&'static str], remote_caps: &[Capability], config: SessionConf
     let session = tokio::spawn(async move {
         run_session(ours, info, running, &config, async {
             let _ = stop_rx.await;
+            DisconnectReason::ClientQuitting
         })
         .await
     });

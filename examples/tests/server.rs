@@ -1,0 +1,264 @@
+//! Whole servers over RLPx on loopback: they find each other as static peers,
+//! run two capabilities at once in both directions, and refuse peers with the
+//! reason the checkpoint gives, as the remote side sees it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use p2p_core::base::{Hello, BASE_PROTOCOL_VERSION, DISCONNECT, PING};
+use p2p_core::config::Config;
+use p2p_core::protocol::{CapabilityConn, Protocol, ProtocolFuture};
+use p2p_core::{
+    exchange_hello, Capability, DisconnectReason, Enode, Msg, NodeKey, Peer, PeerEvent, Server,
+};
+use p2p_rlpx::{RlpxStream, RlpxTransport};
+use tokio::net::TcpStream;
+use tokio::sync::{broadcast, mpsc};
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// On connect, sends code 0 with its name; answers code 0 with code 1
+/// carrying the same payload; reports every message it gets.
+struct Greeter {
+    name: &'static str,
+    seen: mpsc::UnboundedSender<(&'static str, Msg)>,
+}
+
+impl Protocol for Greeter {
+    fn capability(&self) -> Capability {
+        Capability::new(self.name, 1)
+    }
+
+    fn message_count(&self) -> u64 {
+        2
+    }
+
+    fn run(&self, _peer: Peer, mut conn: CapabilityConn) -> ProtocolFuture {
+        let (name, seen) = (self.name, self.seen.clone());
+        Box::pin(async move {
+            conn.send(Msg::new(0, name.as_bytes().to_vec())).await?;
+            while let Some(msg) = conn.recv().await {
+                let _ = seen.send((name, msg.clone()));
+                if msg.code == 0 {
+                    conn.send(Msg::new(1, msg.payload)).await?;
+                }
+            }
+            Ok(())
+        })
+    }
+}
+
+struct Node {
+    server: Server,
+    key: NodeKey,
+    seen: mpsc::UnboundedReceiver<(&'static str, Msg)>,
+    events: broadcast::Receiver<PeerEvent>,
+}
+
+async fn node(
+    caps: &[&'static str],
+    configure: impl FnOnce(p2p_core::config::ConfigBuilder) -> p2p_core::config::ConfigBuilder,
+) -> Node {
+    let key = NodeKey::random();
+    let (seen_tx, seen) = mpsc::unbounded_channel();
+    let protocols: Vec<Arc<dyn Protocol>> = caps
+        .iter()
+        .map(|name| {
+            Arc::new(Greeter {
+                name,
+                seen: seen_tx.clone(),
+            }) as Arc<dyn Protocol>
+        })
+        .collect();
+    let config = configure(
+        Config::builder()
+            .private_key(key.clone())
+            .listen_addr("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()),
+    )
+    .build()
+    .unwrap();
+    let transport = RlpxTransport::new(Arc::new(key.clone()));
+    let server = Server::start(config, protocols, transport).await.unwrap();
+    let events = server.subscribe_events();
+    Node {
+        server,
+        key,
+        seen,
+        events,
+    }
+}
+
+fn enode(node: &Node) -> Enode {
+    node.server.local_enode().expect("listening")
+}
+
+async fn next_event(node: &mut Node) -> PeerEvent {
+    timeout(WAIT, node.events.recv())
+        .await
+        .expect("event in time")
+        .unwrap()
+}
+
+#[tokio::test]
+async fn two_servers_connect_and_talk_on_two_capabilities_both_ways() {
+    let mut a = node(&["alpha", "beta"], |c| c).await;
+    let mut b = node(&["alpha", "beta"], |c| c).await;
+    a.server.add_peer(enode(&b)).await;
+
+    let PeerEvent::Added(info) = next_event(&mut a).await else {
+        panic!("expected Added")
+    };
+    assert_eq!(info.id, b.key.id());
+    assert_eq!(info.shared.len(), 2);
+    let PeerEvent::Added(info) = next_event(&mut b).await else {
+        panic!("expected Added")
+    };
+    assert_eq!(info.id, a.key.id());
+
+    // Each side greets on both capabilities and answers the other's greeting.
+    for node in [&mut a, &mut b] {
+        let mut got = Vec::new();
+        for _ in 0..4 {
+            got.push(timeout(WAIT, node.seen.recv()).await.unwrap().unwrap());
+        }
+        got.sort_by(|x, y| (x.0, x.1.code).cmp(&(y.0, y.1.code)));
+        assert_eq!(got[0], ("alpha", Msg::new(0, b"alpha".to_vec())));
+        assert_eq!(got[1], ("alpha", Msg::new(1, b"alpha".to_vec())));
+        assert_eq!(got[2], ("beta", Msg::new(0, b"beta".to_vec())));
+        assert_eq!(got[3], ("beta", Msg::new(1, b"beta".to_vec())));
+    }
+    assert_eq!(a.server.peer_count().await, 1);
+    assert_eq!(b.server.peers().await[0].id, a.key.id());
+
+    // A graceful stop says ClientQuitting to every peer and waits for them.
+    timeout(WAIT, a.server.stop()).await.expect("stop returns");
+    let PeerEvent::Dropped {
+        id,
+        reason,
+        by_remote,
+    } = next_event(&mut b).await
+    else {
+        panic!("expected Dropped")
+    };
+    assert_eq!(
+        (id, reason, by_remote),
+        (a.key.id(), DisconnectReason::ClientQuitting, true)
+    );
+    assert_eq!(a.server.peer_count().await, 0);
+    b.server.stop().await;
+}
+
+/// Dials `node` as a bare RLPx client announcing `caps`, and returns the
+/// reason the server disconnects it with (None if it admits it).
+async fn probe(node: &Node, key: &NodeKey, caps: &[&str]) -> Option<DisconnectReason> {
+    let addr = enode(node).tcp_addr();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let mut conn = RlpxStream::connect(tcp, key, node.key.id()).await.unwrap();
+    let hello = Hello {
+        protocol_version: BASE_PROTOCOL_VERSION,
+        client_id: "probe".into(),
+        capabilities: caps.iter().map(|c| Capability::new(*c, 1)).collect(),
+        listen_port: 0,
+        id: key.id(),
+    };
+    exchange_hello(&mut conn, &hello).await.unwrap();
+    loop {
+        match timeout(Duration::from_millis(1500), conn.next()).await {
+            Err(_) => return None,
+            Ok(Some(Ok(msg))) if msg.code == DISCONNECT => {
+                return Some(DisconnectReason::decode_payload(&msg.payload).unwrap())
+            }
+            Ok(Some(Ok(msg))) if msg.code == PING => {
+                conn.send(p2p_core::base::pong_msg()).await.unwrap();
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(other) => panic!("connection ended without Disconnect: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_checkpoint_refuses_with_the_right_reason() {
+    // Two slots: one for a dialed peer, one for an inbound one.
+    let a = node(&["alpha"], |c| c.max_peers(2)).await;
+
+    // Ourselves.
+    assert_eq!(
+        probe(&a, &a.key, &["alpha"]).await,
+        Some(DisconnectReason::ConnectedToSelf)
+    );
+    // No capability in common.
+    assert_eq!(
+        probe(&a, &NodeKey::random(), &["gamma"]).await,
+        Some(DisconnectReason::UselessPeer)
+    );
+
+    // The inbound slot taken by a first peer; then a duplicate and a stranger.
+    let first = NodeKey::random();
+    let addr = enode(&a).tcp_addr();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let mut held = RlpxStream::connect(tcp, &first, a.key.id()).await.unwrap();
+    let hello = Hello {
+        protocol_version: BASE_PROTOCOL_VERSION,
+        client_id: "first".into(),
+        capabilities: vec![Capability::new("alpha", 1)],
+        listen_port: 0,
+        id: first.id(),
+    };
+    exchange_hello(&mut held, &hello).await.unwrap();
+    timeout(WAIT, async {
+        while a.server.peer_count().await != 1 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        probe(&a, &first, &["alpha"]).await,
+        Some(DisconnectReason::AlreadyConnected)
+    );
+    assert_eq!(
+        probe(&a, &NodeKey::random(), &["alpha"]).await,
+        Some(DisconnectReason::TooManyPeers)
+    );
+
+    // A trusted peer gets in although the server is full.
+    let friend = NodeKey::random();
+    a.server.add_trusted_peer(friend.id()).await;
+    assert_eq!(probe(&a, &friend, &["alpha"]).await, None);
+    assert_eq!(a.server.peer_count().await, 2);
+    drop(held);
+    a.server.stop().await;
+}
+
+#[tokio::test]
+async fn removing_a_static_peer_disconnects_it_with_requested() {
+    let mut a = node(&["alpha"], |c| c).await;
+    let mut b = node(&["alpha"], |c| c).await;
+    a.server.add_peer(enode(&b)).await;
+    assert!(matches!(next_event(&mut a).await, PeerEvent::Added(_)));
+    assert!(matches!(next_event(&mut b).await, PeerEvent::Added(_)));
+    a.server.remove_peer(b.key.id()).await;
+    let PeerEvent::Dropped {
+        reason, by_remote, ..
+    } = next_event(&mut b).await
+    else {
+        panic!("expected Dropped")
+    };
+    assert_eq!((reason, by_remote), (DisconnectReason::Requested, true));
+    a.server.stop().await;
+    b.server.stop().await;
+}
+
+#[tokio::test]
+async fn a_server_without_a_key_does_not_start() {
+    let config = Config::builder().listen_addr(None).build().unwrap();
+    let transport = RlpxTransport::new(Arc::new(NodeKey::random()));
+    let err = Server::start(config, vec![], transport)
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("key"), "{err}");
+}

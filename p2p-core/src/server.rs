@@ -1,0 +1,744 @@
+//! The server: what go-ethereum's `p2p.Server` does, as one supervisor task
+//! that owns all peer state and talks to everything else through channels.
+//!
+//! ```text
+//!  listener ──accepted──▶ ┌────────────┐ ◀──commands── Server handle
+//!  dial tasks ◀──dial──── │ supervisor │ ──events───▶ subscribers
+//!  connection tasks ──checkpoint / ended──▶ └────────────┘
+//! ```
+//!
+//! A connection task runs the setup pipeline (the injected transport stack,
+//! then the Hello exchange), asks the supervisor at the checkpoint whether the
+//! peer may join, and then runs the session. No lock guards peer state: only
+//! the supervisor touches it.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::future::BoxFuture;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use tower::{Service, ServiceExt};
+use tracing::{debug, info, Instrument};
+
+use crate::base::{Capability, DisconnectReason, Hello, BASE_PROTOCOL_VERSION};
+use crate::capability::match_capabilities;
+use crate::config::{Config, ConfigError};
+use crate::dial::{DialConfig, DialScheduler};
+use crate::enode::Enode;
+use crate::identity::PeerId;
+use crate::peer::PeerInfo;
+use crate::protocol::Protocol;
+use crate::session::{run_session, SessionConfig, SessionEnd};
+use crate::transport::{exchange_hello, Authenticated, Connecting, Direction, MsgConn};
+
+/// Commands queued to the supervisor before senders wait.
+const COMMAND_QUEUE: usize = 256;
+/// Events buffered per subscriber; a subscriber that falls further behind
+/// misses events (and is told so by the broadcast channel).
+const EVENT_BUFFER: usize = 1024;
+
+/// Errors starting a server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The configuration is unusable (for example, no private key).
+    #[error("config: {0}")]
+    Config(#[from] ConfigError),
+    /// The listening socket could not be opened.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Something that happened to a peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// A peer passed the checkpoint and its session started.
+    Added(Arc<PeerInfo>),
+    /// A peer's session ended.
+    Dropped {
+        /// The peer.
+        id: PeerId,
+        /// The disconnect reason, sent or received.
+        reason: DisconnectReason,
+        /// Whether the peer ended it.
+        by_remote: bool,
+    },
+}
+
+/// What the local node looks like to others.
+#[derive(Clone, Debug)]
+pub struct NodeInfo {
+    /// Our identity.
+    pub id: PeerId,
+    /// Our client id.
+    pub client_id: String,
+    /// The address we listen on, if any.
+    pub listen_addr: Option<SocketAddr>,
+    /// The capabilities we offer.
+    pub capabilities: Vec<Capability>,
+    /// Our `enode://` URL (127.0.0.1 when listening on all interfaces).
+    pub enode: Option<Enode>,
+}
+
+enum Command {
+    Accepted(TcpStream, SocketAddr),
+    Checkpoint(
+        Box<PeerInfo>,
+        oneshot::Sender<Result<Admission, DisconnectReason>>,
+    ),
+    Ended(PeerId, SessionEnd),
+    DialDone(PeerId, bool),
+    AddPeer(Enode),
+    RemovePeer(PeerId),
+    AddTrusted(PeerId),
+    RemoveTrusted(PeerId),
+    Peers(oneshot::Sender<Vec<Arc<PeerInfo>>>),
+    Stop(oneshot::Sender<()>),
+}
+
+/// What the supervisor gives an admitted peer: its info (with the trusted
+/// flag set) and the switch that ends its session.
+struct Admission {
+    info: Arc<PeerInfo>,
+    stop: oneshot::Receiver<DisconnectReason>,
+}
+
+/// A handle on a running server; cheap to clone.
+#[derive(Clone)]
+pub struct Server {
+    commands: mpsc::Sender<Command>,
+    events: broadcast::Sender<PeerEvent>,
+    node_info: Arc<NodeInfo>,
+}
+
+/// The setup pipeline a server runs for each connection: the transport stack
+/// (filters, throttles, the encryption stage) as one tower service.
+pub trait Transport<C>:
+    Service<Connecting<TcpStream>, Response = Authenticated<C>, Future: Send> + Clone + Send + 'static
+{
+}
+
+impl<T, C> Transport<C> for T where
+    T: Service<Connecting<TcpStream>, Response = Authenticated<C>, Future: Send>
+        + Clone
+        + Send
+        + 'static
+{
+}
+
+impl Server {
+    /// Starts a server with `config`, offering `protocols`, setting up each
+    /// connection through `transport` (for RLPx: `p2p_rlpx::RlpxTransport`,
+    /// wrapped in whatever layers you like).
+    ///
+    /// Fails when the config has no private key or the listen address cannot
+    /// be bound.
+    pub async fn start<T, C>(
+        config: Config,
+        protocols: Vec<Arc<dyn Protocol>>,
+        transport: T,
+    ) -> Result<Server, ServerError>
+    where
+        T: Transport<C>,
+        T::Error: std::fmt::Display + Send,
+        C: MsgConn + 'static,
+    {
+        config.validate()?;
+        let key = config.key()?.clone();
+        let listener = match config.listen_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Listen { addr, source })?,
+            ),
+            None => None,
+        };
+        let listen_addr = listener.as_ref().and_then(|l| l.local_addr().ok());
+        let capabilities: Vec<Capability> = protocols.iter().map(|p| p.capability()).collect();
+        let enode = listen_addr.map(|addr| {
+            let ip = if addr.ip().is_unspecified() {
+                std::net::Ipv4Addr::LOCALHOST.into()
+            } else {
+                addr.ip()
+            };
+            Enode::new(key.id(), ip, addr.port(), addr.port())
+        });
+        let node_info = Arc::new(NodeInfo {
+            id: key.id(),
+            client_id: config.client_id.clone(),
+            listen_addr,
+            capabilities: capabilities.clone(),
+            enode,
+        });
+        let hello = Hello {
+            protocol_version: BASE_PROTOCOL_VERSION,
+            client_id: config.client_id.clone(),
+            capabilities,
+            listen_port: listen_addr.map_or(0, |a| a.port()),
+            id: key.id(),
+        };
+        let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let (closing_tx, closing) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            hello,
+            offered: protocols
+                .iter()
+                .map(|p| (p.capability(), p.message_count()))
+                .collect(),
+            protocols,
+            session: SessionConfig {
+                ping_interval: config.ping_interval,
+                read_timeout: config.frame_read_timeout,
+                write_timeout: config.frame_write_timeout,
+                ..SessionConfig::default()
+            },
+            commands: commands.clone(),
+            handshake_timeout: config.handshake_timeout,
+            closing,
+        });
+        let mut dial = DialScheduler::new(
+            DialConfig::from_peers(config.max_peers, config.dial_ratio).with_self_id(key.id()),
+        );
+        for node in &config.static_nodes {
+            dial.add_static(*node);
+        }
+        let supervisor = Supervisor {
+            trusted: config.trusted_nodes.iter().map(|n| n.id).collect(),
+            config,
+            local_id: key.id(),
+            shared,
+            transport,
+            peers: HashMap::new(),
+            dial,
+            dialing: HashSet::new(),
+            events: events.clone(),
+            tasks: JoinSet::new(),
+            commands: command_rx,
+            closing: closing_tx,
+        };
+        tokio::spawn(
+            supervisor
+                .run(listener)
+                .instrument(tracing::info_span!("p2p")),
+        );
+        Ok(Server {
+            commands,
+            events,
+            node_info,
+        })
+    }
+
+    /// Stops the server: no more connections are accepted or dialed, every
+    /// peer is disconnected with [`DisconnectReason::ClientQuitting`], and
+    /// this returns when every task the server spawned has ended.
+    pub async fn stop(&self) {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Stop(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+    }
+
+    /// The connected peers.
+    pub async fn peers(&self) -> Vec<Arc<PeerInfo>> {
+        let (tx, rx) = oneshot::channel();
+        if self.commands.send(Command::Peers(tx)).await.is_err() {
+            return Vec::new();
+        }
+        rx.await.unwrap_or_default()
+    }
+
+    /// How many peers are connected.
+    pub async fn peer_count(&self) -> usize {
+        self.peers().await.len()
+    }
+
+    /// Adds a static peer: dialed now and redialed whenever it disconnects.
+    pub async fn add_peer(&self, node: Enode) {
+        let _ = self.commands.send(Command::AddPeer(node)).await;
+    }
+
+    /// Removes a static peer and disconnects it if connected.
+    pub async fn remove_peer(&self, id: PeerId) {
+        let _ = self.commands.send(Command::RemovePeer(id)).await;
+    }
+
+    /// Marks a node as trusted: it is admitted even when the server is full.
+    pub async fn add_trusted_peer(&self, id: PeerId) {
+        let _ = self.commands.send(Command::AddTrusted(id)).await;
+    }
+
+    /// Removes a node from the trusted set.
+    pub async fn remove_trusted_peer(&self, id: PeerId) {
+        let _ = self.commands.send(Command::RemoveTrusted(id)).await;
+    }
+
+    /// Peer events from now on.
+    pub fn subscribe_events(&self) -> broadcast::Receiver<PeerEvent> {
+        self.events.subscribe()
+    }
+
+    /// What the local node looks like to others.
+    pub fn node_info(&self) -> &NodeInfo {
+        &self.node_info
+    }
+
+    /// The local `enode://` URL, if the server listens.
+    pub fn local_enode(&self) -> Option<Enode> {
+        self.node_info.enode
+    }
+}
+
+/// What every connection task needs, shared read-only.
+struct Shared {
+    hello: Hello,
+    offered: Vec<(Capability, u64)>,
+    protocols: Vec<Arc<dyn Protocol>>,
+    session: SessionConfig,
+    commands: mpsc::Sender<Command>,
+    handshake_timeout: std::time::Duration,
+    /// Turns true when the server stops: handshakes in progress give up.
+    closing: watch::Receiver<bool>,
+}
+
+struct PeerEntry {
+    info: Arc<PeerInfo>,
+    stop: Option<oneshot::Sender<DisconnectReason>>,
+}
+
+struct Supervisor<T> {
+    config: Config,
+    local_id: PeerId,
+    shared: Arc<Shared>,
+    transport: T,
+    peers: HashMap<PeerId, PeerEntry>,
+    trusted: HashSet<PeerId>,
+    dial: DialScheduler,
+    /// Outbound connections in progress, so a dial and its checkpoint agree.
+    dialing: HashSet<PeerId>,
+    events: broadcast::Sender<PeerEvent>,
+    tasks: JoinSet<()>,
+    commands: mpsc::Receiver<Command>,
+    closing: watch::Sender<bool>,
+}
+
+impl<T> Supervisor<T> {
+    async fn run<C>(mut self, listener: Option<TcpListener>)
+    where
+        T: Transport<C>,
+        T::Error: std::fmt::Display + Send,
+        C: MsgConn + 'static,
+    {
+        if let Some(listener) = listener {
+            let commands = self.shared.commands.clone();
+            let closing = self.shared.closing.clone();
+            self.tasks.spawn(async move {
+                tokio::select! {
+                    _ = accept_loop(listener, commands) => {}
+                    _ = closed(closing) => {}
+                }
+            });
+        }
+        let stop_reply = loop {
+            self.start_dials();
+            let wakeup = self.dial.next_wakeup();
+            let sleep = async {
+                match wakeup {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let command = tokio::select! {
+                command = self.commands.recv() => command,
+                _ = sleep => continue,
+                Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => continue,
+            };
+            match command {
+                Some(Command::Stop(reply)) => break Some(reply),
+                Some(command) => self.handle(command),
+                None => break None,
+            }
+        };
+        self.shutdown().await;
+        if let Some(reply) = stop_reply {
+            let _ = reply.send(());
+        }
+    }
+
+    fn handle<C>(&mut self, command: Command)
+    where
+        T: Transport<C>,
+        T::Error: std::fmt::Display + Send,
+        C: MsgConn + 'static,
+    {
+        let now = Instant::now();
+        match command {
+            Command::Accepted(tcp, remote) => {
+                let conn = Connecting::inbound(tcp, remote);
+                self.spawn_connection(conn);
+            }
+            Command::Checkpoint(info, reply) => {
+                let verdict = self.checkpoint(*info, now);
+                let _ = reply.send(verdict);
+            }
+            Command::Ended(id, end) => {
+                if self.peers.remove(&id).is_some() {
+                    self.dial.peer_removed(&id, now);
+                    info!(%id, reason = %end.reason, by_remote = end.by_remote, "peer dropped");
+                    let _ = self.events.send(PeerEvent::Dropped {
+                        id,
+                        reason: end.reason,
+                        by_remote: end.by_remote,
+                    });
+                }
+            }
+            Command::DialDone(id, admitted) => {
+                self.dialing.remove(&id);
+                self.dial.dial_finished(&id, admitted, now);
+            }
+            Command::AddPeer(node) => {
+                self.dial.add_static(node);
+            }
+            Command::RemovePeer(id) => {
+                self.dial.remove_static(&id);
+                if let Some(stop) = self.peers.get_mut(&id).and_then(|p| p.stop.take()) {
+                    let _ = stop.send(DisconnectReason::Requested);
+                }
+            }
+            Command::AddTrusted(id) => {
+                self.trusted.insert(id);
+            }
+            Command::RemoveTrusted(id) => {
+                self.trusted.remove(&id);
+            }
+            Command::Peers(reply) => {
+                let _ = reply.send(self.peers.values().map(|p| p.info.clone()).collect());
+            }
+            Command::Stop(_) => unreachable!("handled by the loop"),
+        }
+    }
+
+    /// The decisions go-ethereum's `postHandshakeChecks` and `addPeerChecks`
+    /// make, in the same order.
+    fn checkpoint(
+        &mut self,
+        mut info: PeerInfo,
+        now: Instant,
+    ) -> Result<Admission, DisconnectReason> {
+        if info.id == self.local_id {
+            return Err(DisconnectReason::ConnectedToSelf);
+        }
+        info.trusted = self.trusted.contains(&info.id);
+        if self.peers.contains_key(&info.id) {
+            return Err(DisconnectReason::AlreadyConnected);
+        }
+        if !info.trusted {
+            let (inbound, outbound) = self.counts();
+            if inbound + outbound >= self.config.max_peers {
+                return Err(DisconnectReason::TooManyPeers);
+            }
+            let is_static = self.dial.is_static(&info.id);
+            match info.direction {
+                Direction::Inbound if inbound >= self.config.max_inbound() => {
+                    return Err(DisconnectReason::TooManyPeers)
+                }
+                Direction::Outbound if !is_static && outbound >= self.config.max_outbound() => {
+                    return Err(DisconnectReason::TooManyPeers)
+                }
+                _ => {}
+            }
+        }
+        if info.shared.is_empty() {
+            return Err(DisconnectReason::UselessPeer);
+        }
+        let info = Arc::new(info);
+        let (stop_tx, stop) = oneshot::channel();
+        self.peers.insert(
+            info.id,
+            PeerEntry {
+                info: info.clone(),
+                stop: Some(stop_tx),
+            },
+        );
+        self.dial.peer_added(info.id, info.direction, now);
+        info!(id = %info.id, addr = %info.remote_addr, dir = ?info.direction, client = %info.client_id, "peer added");
+        let _ = self.events.send(PeerEvent::Added(info.clone()));
+        Ok(Admission { info, stop })
+    }
+
+    fn counts(&self) -> (usize, usize) {
+        let inbound = self
+            .peers
+            .values()
+            .filter(|p| p.info.direction == Direction::Inbound && !p.info.trusted)
+            .count();
+        let outbound = self
+            .peers
+            .values()
+            .filter(|p| p.info.direction == Direction::Outbound && !p.info.trusted)
+            .count();
+        (inbound, outbound)
+    }
+
+    fn start_dials<C>(&mut self)
+    where
+        T: Transport<C>,
+        T::Error: std::fmt::Display + Send,
+        C: MsgConn + 'static,
+    {
+        if self.config.no_dial {
+            return;
+        }
+        for node in self.dial.poll_dials(Instant::now()) {
+            if !self.config.allows_ip(node.ip) {
+                self.dial.dial_finished(&node.id, false, Instant::now());
+                continue;
+            }
+            self.dialing.insert(node.id);
+            let shared = self.shared.clone();
+            let transport = self.transport.clone();
+            let dial_timeout = self.config.dial_timeout;
+            let closing = self.shared.closing.clone();
+            self.tasks.spawn(async move {
+                let addr = node.tcp_addr();
+                let connect = tokio::time::timeout(dial_timeout, TcpStream::connect(addr));
+                let connected = tokio::select! {
+                    connected = connect => connected,
+                    _ = closed(closing) => return,
+                };
+                match connected {
+                    Ok(Ok(tcp)) => {
+                        let conn = Connecting::outbound(tcp, addr, node.id);
+                        connection(shared, transport, conn, Some(node.id)).await
+                    }
+                    Ok(Err(err)) => {
+                        debug!(%addr, %err, "dial failed");
+                        let _ = shared
+                            .commands
+                            .send(Command::DialDone(node.id, false))
+                            .await;
+                    }
+                    Err(_) => {
+                        debug!(%addr, "dial timed out");
+                        let _ = shared
+                            .commands
+                            .send(Command::DialDone(node.id, false))
+                            .await;
+                    }
+                }
+            });
+        }
+    }
+
+    fn spawn_connection<C>(&mut self, conn: Connecting<TcpStream>)
+    where
+        T: Transport<C>,
+        T::Error: std::fmt::Display + Send,
+        C: MsgConn + 'static,
+    {
+        let shared = self.shared.clone();
+        let transport = self.transport.clone();
+        self.tasks.spawn(connection(shared, transport, conn, None));
+    }
+
+    /// Stops accepting and dialing, disconnects every peer, and waits for
+    /// every task to end while still serving their last requests.
+    async fn shutdown(&mut self) {
+        info!(peers = self.peers.len(), "stopping");
+        // Stops the accept loop, dials and handshakes in progress.
+        let _ = self.closing.send(true);
+        for peer in self.peers.values_mut() {
+            if let Some(stop) = peer.stop.take() {
+                let _ = stop.send(DisconnectReason::ClientQuitting);
+            }
+        }
+        let deadline = tokio::time::sleep(crate::session::HANDLER_GRACE * 2);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                joined = self.tasks.join_next() => {
+                    if joined.is_none() {
+                        break;
+                    }
+                }
+                command = self.commands.recv() => match command {
+                    Some(Command::Checkpoint(_, reply)) => {
+                        let _ = reply.send(Err(DisconnectReason::ClientQuitting));
+                    }
+                    Some(Command::Ended(id, end)) => {
+                        self.peers.remove(&id);
+                        let _ = self.events.send(PeerEvent::Dropped { id, reason: end.reason, by_remote: end.by_remote });
+                    }
+                    Some(Command::Stop(reply)) => {
+                        let _ = reply.send(());
+                    }
+                    Some(Command::Peers(reply)) => {
+                        let _ = reply.send(self.peers.values().map(|p| p.info.clone()).collect());
+                    }
+                    // Accepted sockets are dropped: we are closing.
+                    Some(_) => {}
+                    None => {}
+                },
+                _ = &mut deadline => {
+                    // Only a task ignoring every signal gets here; cut it short.
+                    self.tasks.abort_all();
+                }
+            }
+        }
+    }
+}
+
+/// Resolves when the server starts closing.
+async fn closed(mut closing: watch::Receiver<bool>) {
+    let _ = closing.wait_for(|closing| *closing).await;
+}
+
+/// Accepts inbound connections and hands them to the supervisor.
+async fn accept_loop(listener: TcpListener, commands: mpsc::Sender<Command>) {
+    loop {
+        match listener.accept().await {
+            Ok((tcp, remote)) => {
+                if commands.send(Command::Accepted(tcp, remote)).await.is_err() {
+                    return;
+                }
+            }
+            Err(err) => {
+                // Out of file descriptors and the like: back off a little
+                // rather than spin.
+                debug!(%err, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// One connection from its first byte to its end. For dials (`dialed` is the target), reports the outcome to
+/// the supervisor's dial scheduler.
+fn connection<T, C>(
+    shared: Arc<Shared>,
+    mut transport: T,
+    conn: Connecting<TcpStream>,
+    dialed: Option<PeerId>,
+) -> BoxFuture<'static, ()>
+where
+    T: Transport<C>,
+    T::Error: std::fmt::Display + Send,
+    C: MsgConn + 'static,
+{
+    let span = tracing::info_span!("peer", addr = %conn.remote_addr, dir = ?conn.direction);
+    Box::pin(
+        async move {
+            let admitted = run_connection(&shared, &mut transport, conn).await;
+            if let Some(id) = dialed {
+                let _ = shared.commands.send(Command::DialDone(id, admitted)).await;
+            }
+        }
+        .instrument(span),
+    )
+}
+
+async fn run_connection<T, C>(
+    shared: &Arc<Shared>,
+    transport: &mut T,
+    conn: Connecting<TcpStream>,
+) -> bool
+where
+    T: Transport<C>,
+    T::Error: std::fmt::Display + Send,
+    C: MsgConn + 'static,
+{
+    let setup = async {
+        let authenticated = transport
+            .ready()
+            .await
+            .map_err(|e| e.to_string())?
+            .call(conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Authenticated {
+            mut conn,
+            remote_addr,
+            direction,
+            guards,
+        } = authenticated;
+        let theirs = exchange_hello(&mut conn, &shared.hello)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>((conn, remote_addr, direction, guards, theirs))
+    };
+    let setup = tokio::time::timeout(shared.handshake_timeout, setup);
+    let outcome = tokio::select! {
+        outcome = setup => outcome,
+        _ = closed(shared.closing.clone()) => return false,
+    };
+    let (mut conn, remote_addr, direction, guards, theirs) = match outcome {
+        Ok(Ok(done)) => done,
+        Ok(Err(err)) => {
+            debug!(%err, "setup failed");
+            return false;
+        }
+        Err(_) => {
+            debug!("setup timed out");
+            return false;
+        }
+    };
+    let matched = match_capabilities(&shared.offered, &theirs.capabilities);
+    let info = PeerInfo::new(&theirs, remote_addr, direction, matched);
+    let (reply_tx, reply_rx) = oneshot::channel();
+    if shared
+        .commands
+        .send(Command::Checkpoint(Box::new(info), reply_tx))
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let admission = match reply_rx.await {
+        Ok(Ok(admission)) => admission,
+        Ok(Err(reason)) => {
+            debug!(%reason, "refused at the checkpoint");
+            use futures::SinkExt;
+            let _ = tokio::time::timeout(
+                std::time::Duration::from_secs(1),
+                conn.send(reason.to_msg()),
+            )
+            .await;
+            return false;
+        }
+        Err(_) => return false,
+    };
+    let id = admission.info.id;
+    let protocols = admission
+        .info
+        .shared
+        .iter()
+        .map(|s| {
+            shared
+                .protocols
+                .iter()
+                .find(|p| p.capability() == s.capability)
+                .expect("matched from our own protocols")
+                .clone()
+        })
+        .collect();
+    let stop = admission.stop;
+    let end = run_session(
+        conn,
+        admission.info,
+        protocols,
+        &shared.session,
+        async move { stop.await.unwrap_or(DisconnectReason::ClientQuitting) },
+    )
+    .await;
+    drop(guards);
+    let _ = shared.commands.send(Command::Ended(id, end)).await;
+    true
+}
