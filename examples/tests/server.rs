@@ -262,3 +262,83 @@ async fn a_server_without_a_key_does_not_start() {
         .expect("refused");
     assert!(err.to_string().contains("key"), "{err}");
 }
+
+/// Connects as a bare RLPx client and keeps the connection; returns it with
+/// the reason the server sent if it refused within a short wait.
+async fn join(
+    addr: std::net::SocketAddr,
+    server: p2p_core::PeerId,
+) -> (RlpxStream<TcpStream>, Option<DisconnectReason>) {
+    let key = NodeKey::random();
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let mut conn = RlpxStream::connect(tcp, &key, server).await.unwrap();
+    let hello = Hello {
+        protocol_version: BASE_PROTOCOL_VERSION,
+        client_id: "crowd".into(),
+        capabilities: vec![Capability::new("alpha", 1)],
+        listen_port: 0,
+        id: key.id(),
+    };
+    exchange_hello(&mut conn, &hello).await.unwrap();
+    let verdict = loop {
+        match timeout(Duration::from_secs(2), conn.next()).await {
+            Err(_) => break None,
+            Ok(Some(Ok(msg))) if msg.code == DISCONNECT => {
+                break Some(DisconnectReason::decode_payload(&msg.payload).unwrap())
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(other) => panic!("closed without Disconnect: {other:?}"),
+        }
+    };
+    (conn, verdict)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_peers_holds_under_100_concurrent_inbound_attempts() {
+    // 10 peers: 3 dialed slots, 7 inbound ones.
+    let a = node(&["alpha"], |c| c.max_peers(10)).await;
+    let addr = enode(&a).tcp_addr();
+    let id = a.key.id();
+    let attempts: Vec<_> = (0..100).map(|_| tokio::spawn(join(addr, id))).collect();
+    let mut admitted = Vec::new();
+    let mut refused = 0;
+    for attempt in attempts {
+        match timeout(Duration::from_secs(60), attempt)
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            (conn, None) => admitted.push(conn),
+            (_, Some(reason)) => {
+                assert_eq!(reason, DisconnectReason::TooManyPeers);
+                refused += 1;
+            }
+        }
+    }
+    assert_eq!(admitted.len(), 7);
+    assert_eq!(refused, 93);
+    assert_eq!(a.server.peer_count().await, 7);
+    a.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stop_leaves_no_task_behind() {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let before = metrics.num_alive_tasks();
+    let mut a = node(&["alpha", "beta"], |c| c).await;
+    let mut b = node(&["alpha", "beta"], |c| c).await;
+    a.server.add_peer(enode(&b)).await;
+    assert!(matches!(next_event(&mut a).await, PeerEvent::Added(_)));
+    assert!(matches!(next_event(&mut b).await, PeerEvent::Added(_)));
+    assert!(metrics.num_alive_tasks() > before);
+    timeout(WAIT, a.server.stop()).await.unwrap();
+    timeout(WAIT, b.server.stop()).await.unwrap();
+    // A task that has returned may take a moment to be reaped by the runtime.
+    timeout(Duration::from_secs(1), async {
+        while metrics.num_alive_tasks() != before {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("every task the servers spawned has ended");
+}

@@ -21,6 +21,7 @@ use futures::future::BoxFuture;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
+use tower::limit::ConcurrencyLimit;
 use tower::{Service, ServiceExt};
 use tracing::{debug, info, Instrument};
 
@@ -211,6 +212,8 @@ impl Server {
         for node in &config.static_nodes {
             dial.add_static(*node);
         }
+        // MaxPendingPeers: handshakes in progress at once, over both directions.
+        let transport = ConcurrencyLimit::new(transport, config.max_pending_peers.max(1));
         let supervisor = Supervisor {
             trusted: config.trusted_nodes.iter().map(|n| n.id).collect(),
             config,
@@ -245,6 +248,8 @@ impl Server {
         if self.commands.send(Command::Stop(tx)).await.is_ok() {
             let _ = rx.await;
         }
+        // The supervisor drops its queue as it returns.
+        self.commands.closed().await;
     }
 
     /// The connected peers.
