@@ -21,7 +21,7 @@ use futures::future::BoxFuture;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
-use tower::limit::ConcurrencyLimit;
+use tower::limit::ConcurrencyLimitLayer;
 use tower::{Service, ServiceExt};
 use tracing::{debug, info, Instrument};
 
@@ -31,6 +31,8 @@ use crate::config::{Config, ConfigError};
 use crate::dial::{DialConfig, DialScheduler};
 use crate::enode::Enode;
 use crate::identity::PeerId;
+use crate::layers::filter::{NetRestrict, PeerFilterConfig, PeerFilterLayer, SubnetLimits};
+use crate::layers::throttle::{InboundThrottleLayer, ThrottleConfig};
 use crate::peer::PeerInfo;
 use crate::protocol::Protocol;
 use crate::session::{run_session, SessionConfig, SessionEnd};
@@ -140,6 +142,11 @@ impl Server {
     /// connection through `transport` (for RLPx: `p2p_rlpx::RlpxTransport`,
     /// wrapped in whatever layers you like).
     ///
+    /// Around `transport` the server always puts the peer filter (the
+    /// config's netrestrict, and [`SubnetLimits::default`] per subnet), the
+    /// inbound throttle ([`ThrottleConfig::default`]) and a concurrency limit
+    /// of `max_pending_peers` handshakes.
+    ///
     /// Fails when the config has no private key or the listen address cannot
     /// be bound.
     pub async fn start<T, C>(
@@ -212,8 +219,17 @@ impl Server {
         for node in &config.static_nodes {
             dial.add_static(*node);
         }
-        // MaxPendingPeers: handshakes in progress at once, over both directions.
-        let transport = ConcurrencyLimit::new(transport, config.max_pending_peers.max(1));
+        // The built-in setup layers, outermost first: netrestrict and subnet
+        // caps, then go-ethereum's inbound throttle, then MaxPendingPeers (the
+        // handshakes in progress at once); the caller's stack runs inside.
+        let transport = tower::ServiceBuilder::new()
+            .layer(PeerFilterLayer::new(PeerFilterConfig {
+                netrestrict: NetRestrict::new(config.net_restrict.iter().copied()),
+                subnets: SubnetLimits::default(),
+            }))
+            .layer(InboundThrottleLayer::new(ThrottleConfig::default()))
+            .layer(ConcurrencyLimitLayer::new(config.max_pending_peers.max(1)))
+            .service(transport);
         let supervisor = Supervisor {
             trusted: config.trusted_nodes.iter().map(|n| n.id).collect(),
             config,
