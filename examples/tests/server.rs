@@ -342,3 +342,51 @@ async fn stop_leaves_no_task_behind() {
     .await
     .expect("every task the servers spawned has ended");
 }
+
+#[tokio::test]
+async fn ten_servers_on_an_in_memory_network_form_a_ring() {
+    let network = p2p_core::network::MemNetwork::new();
+    let mut nodes = Vec::new();
+    for _ in 0..10 {
+        let key = NodeKey::random();
+        let (seen_tx, seen) = mpsc::unbounded_channel();
+        let protocol: Arc<dyn Protocol> = Arc::new(Greeter {
+            name: "alpha",
+            seen: seen_tx,
+        });
+        let config = Config::builder()
+            .private_key(key.clone())
+            .listen_addr("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())
+            .build()
+            .unwrap();
+        let transport = RlpxTransport::new(Arc::new(key.clone()));
+        let server = Server::start_on(network.clone(), config, vec![protocol], transport)
+            .await
+            .unwrap();
+        let events = server.subscribe_events();
+        nodes.push(Node {
+            server,
+            key,
+            seen,
+            events,
+        });
+    }
+    // Each dials the next: every node ends up with its two neighbours.
+    for i in 0..nodes.len() {
+        let next = enode(&nodes[(i + 1) % nodes.len()]);
+        nodes[i].server.add_peer(next).await;
+    }
+    for node in &mut nodes {
+        for _ in 0..2 {
+            assert!(matches!(next_event(node).await, PeerEvent::Added(_)));
+        }
+        // A greeting from each neighbour and a reply to each of ours.
+        for _ in 0..4 {
+            timeout(WAIT, node.seen.recv()).await.unwrap().unwrap();
+        }
+        assert_eq!(node.server.peer_count().await, 2);
+    }
+    for node in &nodes {
+        timeout(WAIT, node.server.stop()).await.unwrap();
+    }
+}

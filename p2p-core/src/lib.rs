@@ -25,6 +25,7 @@ pub mod identity;
 pub mod keyfile;
 pub mod layers;
 pub mod msg;
+pub mod network;
 pub mod peer;
 pub mod protocol;
 pub mod server;

@@ -18,7 +18,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::future::BoxFuture;
-use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tower::limit::ConcurrencyLimitLayer;
@@ -33,6 +32,7 @@ use crate::enode::Enode;
 use crate::identity::PeerId;
 use crate::layers::filter::{NetRestrict, PeerFilterConfig, PeerFilterLayer, SubnetLimits};
 use crate::layers::throttle::{InboundThrottleLayer, ThrottleConfig};
+use crate::network::{NetListener, Network, TcpNetwork};
 use crate::peer::PeerInfo;
 use crate::protocol::Protocol;
 use crate::session::{run_session, SessionConfig, SessionEnd};
@@ -92,7 +92,9 @@ pub struct NodeInfo {
 }
 
 enum Command {
-    Accepted(TcpStream, SocketAddr),
+    /// A connection task to run (an accepted connection), owned by the
+    /// supervisor so that stop waits for it.
+    Spawn(BoxFuture<'static, ()>),
     Checkpoint(
         Box<PeerInfo>,
         oneshot::Sender<Result<Admission, DisconnectReason>>,
@@ -122,16 +124,28 @@ pub struct Server {
     node_info: Arc<NodeInfo>,
 }
 
-/// The setup pipeline a server runs for each connection: the transport stack
-/// (filters, throttles, the encryption stage) as one tower service.
-pub trait Transport<C>:
-    Service<Connecting<TcpStream>, Response = Authenticated<C>, Future: Send> + Clone + Send + 'static
+/// The setup pipeline a server runs for each connection over `Io`: the
+/// transport stack (filters, throttles, the encryption stage) as one tower
+/// service.
+pub trait Transport<Io, C>:
+    Service<
+        Connecting<Io>,
+        Response = Authenticated<C>,
+        Future: Send,
+        Error: std::fmt::Display + Send,
+    > + Clone
+    + Send
+    + 'static
 {
 }
 
-impl<T, C> Transport<C> for T where
-    T: Service<Connecting<TcpStream>, Response = Authenticated<C>, Future: Send>
-        + Clone
+impl<T, Io, C> Transport<Io, C> for T where
+    T: Service<
+            Connecting<Io>,
+            Response = Authenticated<C>,
+            Future: Send,
+            Error: std::fmt::Display + Send,
+        > + Clone
         + Send
         + 'static
 {
@@ -155,15 +169,32 @@ impl Server {
         transport: T,
     ) -> Result<Server, ServerError>
     where
-        T: Transport<C>,
-        T::Error: std::fmt::Display + Send,
+        T: Transport<tokio::net::TcpStream, C>,
+        C: MsgConn + 'static,
+    {
+        Self::start_on(TcpNetwork, config, protocols, transport).await
+    }
+
+    /// Starts a server that listens and dials through `network` instead of
+    /// TCP: a [`MemNetwork`](crate::network::MemNetwork) runs many servers in
+    /// one process.
+    pub async fn start_on<N, T, C>(
+        network: N,
+        config: Config,
+        protocols: Vec<Arc<dyn Protocol>>,
+        transport: T,
+    ) -> Result<Server, ServerError>
+    where
+        N: Network,
+        T: Transport<N::Io, C>,
         C: MsgConn + 'static,
     {
         config.validate()?;
         let key = config.key()?.clone();
         let listener = match config.listen_addr {
             Some(addr) => Some(
-                TcpListener::bind(addr)
+                network
+                    .bind(addr)
                     .await
                     .map_err(|source| ServerError::Listen { addr, source })?,
             ),
@@ -231,6 +262,7 @@ impl Server {
             .layer(ConcurrencyLimitLayer::new(config.max_pending_peers.max(1)))
             .service(transport);
         let supervisor = Supervisor {
+            network,
             trusted: config.trusted_nodes.iter().map(|n| n.id).collect(),
             config,
             local_id: key.id(),
@@ -335,7 +367,8 @@ struct PeerEntry {
     stop: Option<oneshot::Sender<DisconnectReason>>,
 }
 
-struct Supervisor<T> {
+struct Supervisor<N, T> {
+    network: N,
     config: Config,
     local_id: PeerId,
     shared: Arc<Shared>,
@@ -351,19 +384,20 @@ struct Supervisor<T> {
     closing: watch::Sender<bool>,
 }
 
-impl<T> Supervisor<T> {
-    async fn run<C>(mut self, listener: Option<TcpListener>)
+impl<N: Network, T> Supervisor<N, T> {
+    async fn run<C>(mut self, listener: Option<N::Listener>)
     where
-        T: Transport<C>,
-        T::Error: std::fmt::Display + Send,
+        N: Network,
+        T: Transport<N::Io, C>,
         C: MsgConn + 'static,
     {
         if let Some(listener) = listener {
-            let commands = self.shared.commands.clone();
+            let shared = self.shared.clone();
+            let transport = self.transport.clone();
             let closing = self.shared.closing.clone();
             self.tasks.spawn(async move {
                 tokio::select! {
-                    _ = accept_loop(listener, commands) => {}
+                    _ = accept_loop(listener, shared, transport) => {}
                     _ = closed(closing) => {}
                 }
             });
@@ -394,17 +428,11 @@ impl<T> Supervisor<T> {
         }
     }
 
-    fn handle<C>(&mut self, command: Command)
-    where
-        T: Transport<C>,
-        T::Error: std::fmt::Display + Send,
-        C: MsgConn + 'static,
-    {
+    fn handle(&mut self, command: Command) {
         let now = Instant::now();
         match command {
-            Command::Accepted(tcp, remote) => {
-                let conn = Connecting::inbound(tcp, remote);
-                self.spawn_connection(conn);
+            Command::Spawn(task) => {
+                self.tasks.spawn(task);
             }
             Command::Checkpoint(info, reply) => {
                 let verdict = self.checkpoint(*info, now);
@@ -511,8 +539,8 @@ impl<T> Supervisor<T> {
 
     fn start_dials<C>(&mut self)
     where
-        T: Transport<C>,
-        T::Error: std::fmt::Display + Send,
+        N: Network,
+        T: Transport<N::Io, C>,
         C: MsgConn + 'static,
     {
         if self.config.no_dial {
@@ -528,9 +556,10 @@ impl<T> Supervisor<T> {
             let transport = self.transport.clone();
             let dial_timeout = self.config.dial_timeout;
             let closing = self.shared.closing.clone();
+            let network = self.network.clone();
             self.tasks.spawn(async move {
                 let addr = node.tcp_addr();
-                let connect = tokio::time::timeout(dial_timeout, TcpStream::connect(addr));
+                let connect = tokio::time::timeout(dial_timeout, network.connect(addr));
                 let connected = tokio::select! {
                     connected = connect => connected,
                     _ = closed(closing) => return,
@@ -557,17 +586,6 @@ impl<T> Supervisor<T> {
                 }
             });
         }
-    }
-
-    fn spawn_connection<C>(&mut self, conn: Connecting<TcpStream>)
-    where
-        T: Transport<C>,
-        T::Error: std::fmt::Display + Send,
-        C: MsgConn + 'static,
-    {
-        let shared = self.shared.clone();
-        let transport = self.transport.clone();
-        self.tasks.spawn(connection(shared, transport, conn, None));
     }
 
     /// Stops accepting and dialing, disconnects every peer, and waits for
@@ -622,12 +640,20 @@ async fn closed(mut closing: watch::Receiver<bool>) {
     let _ = closing.wait_for(|closing| *closing).await;
 }
 
-/// Accepts inbound connections and hands them to the supervisor.
-async fn accept_loop(listener: TcpListener, commands: mpsc::Sender<Command>) {
+/// Accepts inbound connections and hands their tasks to the supervisor.
+async fn accept_loop<L, T, C>(mut listener: L, shared: Arc<Shared>, transport: T)
+where
+    L: NetListener,
+    L::Io: Send + 'static,
+    T: Transport<L::Io, C>,
+    C: MsgConn + 'static,
+{
     loop {
         match listener.accept().await {
-            Ok((tcp, remote)) => {
-                if commands.send(Command::Accepted(tcp, remote)).await.is_err() {
+            Ok((io, remote)) => {
+                let conn = Connecting::inbound(io, remote);
+                let task = connection(shared.clone(), transport.clone(), conn, None);
+                if shared.commands.send(Command::Spawn(task)).await.is_err() {
                     return;
                 }
             }
@@ -643,15 +669,15 @@ async fn accept_loop(listener: TcpListener, commands: mpsc::Sender<Command>) {
 
 /// One connection from its first byte to its end. For dials (`dialed` is the target), reports the outcome to
 /// the supervisor's dial scheduler.
-fn connection<T, C>(
+fn connection<Io, T, C>(
     shared: Arc<Shared>,
     mut transport: T,
-    conn: Connecting<TcpStream>,
+    conn: Connecting<Io>,
     dialed: Option<PeerId>,
 ) -> BoxFuture<'static, ()>
 where
-    T: Transport<C>,
-    T::Error: std::fmt::Display + Send,
+    Io: Send + 'static,
+    T: Transport<Io, C>,
     C: MsgConn + 'static,
 {
     let span = tracing::info_span!("peer", addr = %conn.remote_addr, dir = ?conn.direction);
@@ -666,14 +692,14 @@ where
     )
 }
 
-async fn run_connection<T, C>(
+async fn run_connection<Io, T, C>(
     shared: &Arc<Shared>,
     transport: &mut T,
-    conn: Connecting<TcpStream>,
+    conn: Connecting<Io>,
 ) -> bool
 where
-    T: Transport<C>,
-    T::Error: std::fmt::Display + Send,
+    Io: Send + 'static,
+    T: Transport<Io, C>,
     C: MsgConn + 'static,
 {
     let setup = async {

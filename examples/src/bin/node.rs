@@ -1,9 +1,9 @@
-//! A devp2p node over RLPx: listens, dials, authenticates every peer with the
-//! ECIES handshake, exchanges Hello (snappy on with version-5 peers) and keeps
-//! each session alive with Ping/Pong, answering what the base protocol asks.
+//! A devp2p node: a [`Server`] over RLPx with the capabilities of this
+//! repository's examples, logging its peers as they come and go.
 //!
 //! Runs with no flags: the node key lives in the data directory (created on
-//! first start), and the node listens on 0.0.0.0:30303.
+//! first start), and the node listens on 0.0.0.0:30303. A TOML file can set
+//! everything the server's [`Config`] holds.
 //!
 //! ```text
 //! cargo run --release -p examples --bin node -- --help
@@ -12,28 +12,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Parser;
-use futures::{SinkExt, StreamExt};
-use p2p_core::base::{self, BASE_PROTOCOL_VERSION, DISCONNECT, PING};
-use p2p_core::{
-    exchange_hello, keyfile, Capability, Connecting, DisconnectReason, Enode, Hello, MsgConn,
-};
-use p2p_rlpx::{RlpxStream, RlpxTransport};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
-use tower::limit::ConcurrencyLimitLayer;
-use tower::{Service, ServiceBuilder, ServiceExt};
-use tracing::{info, warn, Instrument};
-
-/// How often an idle session is pinged (as go-ethereum).
-const PING_INTERVAL: Duration = Duration::from_secs(15);
-/// A session silent for this long is dropped (go-ethereum's frame read timeout).
-const READ_TIMEOUT: Duration = Duration::from_secs(30);
-/// How long the encryption and Hello handshakes may take together.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+use p2p_core::config::Config;
+use p2p_core::{keyfile, Enode, PeerEvent, Protocol, Server};
+use p2p_rlpx::RlpxTransport;
+use tracing::info;
 
 #[derive(Parser, Debug)]
 #[command(about = "A devp2p node speaking RLPx")]
@@ -41,34 +25,18 @@ struct Args {
     /// Directory holding the node key (`nodekey`, hex, as go-ethereum writes it).
     #[arg(long, default_value = "devp2p-data")]
     datadir: PathBuf,
-    /// TCP address to listen on.
-    #[arg(long, default_value = "0.0.0.0:30303")]
-    listen: SocketAddr,
-    /// Nodes to dial at start, as `enode://` URLs (repeatable).
-    #[arg(long = "dial")]
-    dial: Vec<Enode>,
-    /// Most sessions at once.
-    #[arg(long, default_value_t = 50)]
-    max_peers: usize,
-    /// Most handshakes in progress at once (go-ethereum's MaxPendingPeers).
-    #[arg(long, default_value_t = 50)]
-    max_pending: usize,
-    /// Capabilities to announce, as `name/version` (repeatable).
-    #[arg(long = "cap", value_parser = parse_cap)]
-    caps: Vec<Capability>,
-}
-
-fn parse_cap(s: &str) -> Result<Capability, String> {
-    let (name, version) = s.split_once('/').ok_or("expected name/version")?;
-    let version = version.parse().map_err(|e| format!("bad version: {e}"))?;
-    Ok(Capability::new(name, version))
-}
-
-/// What every session shares.
-struct Node {
-    hello: Hello,
-    slots: Semaphore,
-    shutdown: watch::Receiver<bool>,
+    /// A TOML file with the server configuration; flags given override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// TCP address to listen on (default 0.0.0.0:30303).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Static peers to keep connected, as `enode://` URLs (repeatable).
+    #[arg(long = "peer")]
+    peers: Vec<Enode>,
+    /// Most peers at once (default 50).
+    #[arg(long)]
+    max_peers: Option<usize>,
 }
 
 #[tokio::main]
@@ -80,145 +48,43 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let args = Args::parse();
 
-    let key = Arc::new(keyfile::load_or_generate(&args.datadir.join("nodekey"))?);
-    let listener = TcpListener::bind(args.listen).await?;
-    let local = listener.local_addr()?;
-    let local_ip = if local.ip().is_unspecified() {
-        "127.0.0.1".parse()?
-    } else {
-        local.ip()
+    let mut config = match &args.config {
+        Some(path) => Config::from_toml_file(path)?,
+        None => Config::default(),
     };
-    info!(enode = %Enode::new(key.id(), local_ip, local.port(), local.port()), "listening");
+    if config.private_key.is_none() {
+        config.private_key = Some(keyfile::load_or_generate(&args.datadir.join("nodekey"))?);
+    }
+    if let Some(listen) = args.listen {
+        config.listen_addr = Some(listen);
+    }
+    if let Some(max_peers) = args.max_peers {
+        config.max_peers = max_peers;
+    }
+    config.static_nodes.extend(args.peers);
+    config.validate()?;
 
-    let (stop, shutdown) = watch::channel(false);
-    let node = Arc::new(Node {
-        hello: Hello {
-            protocol_version: BASE_PROTOCOL_VERSION,
-            client_id: format!("devp2p-rs/v{}", env!("CARGO_PKG_VERSION")),
-            capabilities: args.caps.clone(),
-            listen_port: local.port(),
-            id: key.id(),
-        },
-        slots: Semaphore::new(args.max_peers),
-        shutdown,
-    });
-    // The setup stack: at most `max_pending` handshakes at once, each within
-    // its deadline (inside the transport).
-    let setup = ServiceBuilder::new()
-        .layer(ConcurrencyLimitLayer::new(args.max_pending))
-        .service(RlpxTransport::new(key).with_handshake_timeout(HANDSHAKE_TIMEOUT));
-
-    let mut tasks = JoinSet::new();
-    for enode in args.dial {
-        let (node, setup) = (node.clone(), setup.clone());
-        tasks.spawn(async move {
-            let addr = enode.tcp_addr();
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(addr)).await {
-                Ok(Ok(tcp)) => {
-                    connection(node, setup, Connecting::outbound(tcp, addr, enode.id)).await
-                }
-                Ok(Err(err)) => warn!(%addr, %err, "dial failed"),
-                Err(_) => warn!(%addr, "dial timed out"),
-            }
-        });
+    let key = Arc::new(config.key()?.clone());
+    let protocols: Vec<Arc<dyn Protocol>> = examples::default_protocols();
+    let server = Server::start(config, protocols, RlpxTransport::new(key)).await?;
+    if let Some(enode) = server.local_enode() {
+        info!(%enode, "listening");
     }
 
+    let mut events = server.subscribe_events();
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     loop {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((tcp, remote)) => {
-                    let (node, setup) = (node.clone(), setup.clone());
-                    tasks.spawn(connection(node, setup, Connecting::inbound(tcp, remote)));
-                }
-                Err(err) => warn!(%err, "accept failed"),
+            event = events.recv() => match event {
+                Ok(PeerEvent::Added(peer)) => info!(id = %peer.id, client = %peer.client_id, caps = ?peer.shared.iter().map(|s| s.capability.to_string()).collect::<Vec<_>>(), "peer connected"),
+                Ok(PeerEvent::Dropped { id, reason, by_remote }) => info!(%id, %reason, by_remote, "peer disconnected"),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => info!(missed = n, "events missed"),
+                Err(_) => break,
             },
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
             _ = &mut ctrl_c => break,
         }
     }
-    info!(sessions = tasks.len(), "stopping");
-    drop(listener);
-    stop.send(true)?;
-    while tasks.join_next().await.is_some() {}
+    info!("stopping");
+    server.stop().await;
     Ok(())
-}
-
-/// One connection from its first byte to its end.
-async fn connection<S>(node: Arc<Node>, mut setup: S, conn: Connecting<TcpStream>)
-where
-    S: Service<
-        Connecting<TcpStream>,
-        Response = p2p_core::Authenticated<RlpxStream<TcpStream>>,
-        Error = p2p_rlpx::RlpxError,
-    >,
-{
-    let span = tracing::info_span!("peer", addr = %conn.remote_addr, dir = ?conn.direction);
-    async move {
-        let established = match setup.ready().await {
-            Ok(svc) => svc.call(conn).await,
-            Err(err) => Err(err),
-        };
-        let mut conn = match established {
-            Ok(established) => established.conn,
-            Err(err) => return info!(%err, "handshake failed"),
-        };
-        let hello = tokio::time::timeout(HANDSHAKE_TIMEOUT, exchange_hello(&mut conn, &node.hello));
-        let theirs = match hello.await {
-            Ok(Ok(theirs)) => theirs,
-            Ok(Err(err)) => return info!(%err, "hello failed"),
-            Err(_) => return info!("hello timed out"),
-        };
-        let id = theirs.id;
-        let Ok(_slot) = node.slots.try_acquire() else {
-            let _ = conn.send(DisconnectReason::TooManyPeers.to_msg()).await;
-            return info!(%id, "refused: too many peers");
-        };
-        info!(%id, client = %theirs.client_id, caps = ?theirs.capabilities, snappy = conn.codec_mut().snappy(), "session up");
-        let reason = session(&mut conn, node.shutdown.clone()).await;
-        info!(%id, %reason, "session ended");
-    }
-    .instrument(span)
-    .await
-}
-
-/// Runs the base protocol until either side ends the session; returns why.
-async fn session<C: MsgConn>(
-    conn: &mut C,
-    mut shutdown: watch::Receiver<bool>,
-) -> DisconnectReason {
-    let mut ping = tokio::time::interval(PING_INTERVAL);
-    ping.tick().await;
-    let ours = loop {
-        tokio::select! {
-            next = tokio::time::timeout(READ_TIMEOUT, conn.next()) => match next {
-                Err(_) => break DisconnectReason::PingTimeout,
-                Ok(None) => return DisconnectReason::TcpSubsystemError,
-                Ok(Some(Err(err))) => {
-                    warn!(%err, "read failed");
-                    break DisconnectReason::ProtocolError;
-                }
-                Ok(Some(Ok(msg))) => match msg.code {
-                    PING => {
-                        if conn.send(base::pong_msg()).await.is_err() {
-                            return DisconnectReason::TcpSubsystemError;
-                        }
-                    }
-                    DISCONNECT => {
-                        return DisconnectReason::decode_payload(&msg.payload)
-                            .unwrap_or(DisconnectReason::ProtocolError);
-                    }
-                    code => tracing::debug!(code, len = msg.payload.len(), "message"),
-                },
-            },
-            _ = ping.tick() => {
-                if conn.send(base::ping_msg()).await.is_err() {
-                    return DisconnectReason::TcpSubsystemError;
-                }
-            }
-            _ = shutdown.changed() => break DisconnectReason::ClientQuitting,
-        }
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(1), conn.send(ours.to_msg())).await;
-    ours
 }

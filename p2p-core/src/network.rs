@@ -1,0 +1,236 @@
+//! Where connections come from: the server listens and dials through a
+//! [`Network`]. [`TcpNetwork`] is the real one; [`MemNetwork`] connects
+//! servers in one process through in-memory pipes, so whole networks of nodes
+//! run in a test or a simulation without sockets (the transport on top, RLPx
+//! say, is still the real thing).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+/// A source of byte streams: listening and dialing.
+pub trait Network: Clone + Send + Sync + 'static {
+    /// The byte stream of one connection.
+    type Io: AsyncRead + AsyncWrite + Send + Unpin + 'static;
+    /// A bound listener.
+    type Listener: NetListener<Io = Self::Io>;
+
+    /// Listens on `addr` (port 0: any free port).
+    fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
+
+    /// Opens a connection to `addr`.
+    fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Io>> + Send;
+}
+
+/// A listener of a [`Network`].
+pub trait NetListener: Send + 'static {
+    /// The byte stream of one connection.
+    type Io;
+
+    /// The address it listens on.
+    fn local_addr(&self) -> io::Result<SocketAddr>;
+
+    /// The next inbound connection and its remote address.
+    fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Io, SocketAddr)>> + Send;
+}
+
+/// TCP: the network of real nodes.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TcpNetwork;
+
+impl Network for TcpNetwork {
+    type Io = TcpStream;
+    type Listener = TcpListener;
+
+    fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<TcpListener>> + Send {
+        TcpListener::bind(addr)
+    }
+
+    fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<TcpStream>> + Send {
+        async move {
+            let tcp = TcpStream::connect(addr).await?;
+            // Handshakes are small request/response exchanges: no Nagle delay.
+            tcp.set_nodelay(true)?;
+            Ok(tcp)
+        }
+    }
+}
+
+impl NetListener for TcpListener {
+    type Io = TcpStream;
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        TcpListener::local_addr(self)
+    }
+
+    fn accept(&mut self) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + Send {
+        async move {
+            let (tcp, addr) = TcpListener::accept(self).await?;
+            tcp.set_nodelay(true)?;
+            Ok((tcp, addr))
+        }
+    }
+}
+
+/// Bytes an in-memory pipe buffers per direction, like a socket buffer.
+pub const MEM_PIPE_BUFFER: usize = 256 * 1024;
+/// Connections waiting to be accepted per in-memory listener (a backlog).
+const MEM_BACKLOG: usize = 128;
+
+/// An in-process network: listeners are registered by address, and a connect
+/// hands the listener one end of an in-memory pipe. Clones share the network.
+#[derive(Clone, Debug, Default)]
+pub struct MemNetwork {
+    state: Arc<Mutex<MemState>>,
+}
+
+#[derive(Debug, Default)]
+struct MemState {
+    listeners: HashMap<SocketAddr, mpsc::Sender<(DuplexStream, SocketAddr)>>,
+    next_port: u16,
+}
+
+impl MemState {
+    fn free_port(&mut self, ip: IpAddr) -> u16 {
+        loop {
+            self.next_port = self.next_port.wrapping_add(1).max(1024);
+            if !self
+                .listeners
+                .contains_key(&SocketAddr::new(ip, self.next_port))
+            {
+                return self.next_port;
+            }
+        }
+    }
+}
+
+impl MemNetwork {
+    /// An empty network.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, MemState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A listener on a [`MemNetwork`]; unregistered when dropped.
+#[derive(Debug)]
+pub struct MemListener {
+    addr: SocketAddr,
+    incoming: mpsc::Receiver<(DuplexStream, SocketAddr)>,
+    network: MemNetwork,
+}
+
+impl Drop for MemListener {
+    fn drop(&mut self) {
+        self.network.lock().listeners.remove(&self.addr);
+    }
+}
+
+impl Network for MemNetwork {
+    type Io = DuplexStream;
+    type Listener = MemListener;
+
+    fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<MemListener>> + Send {
+        let result = (|| {
+            let mut state = self.lock();
+            let ip = if addr.ip().is_unspecified() {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                addr.ip()
+            };
+            let port = match addr.port() {
+                0 => state.free_port(ip),
+                port => port,
+            };
+            let addr = SocketAddr::new(ip, port);
+            if state.listeners.contains_key(&addr) {
+                return Err(io::Error::from(io::ErrorKind::AddrInUse));
+            }
+            let (tx, incoming) = mpsc::channel(MEM_BACKLOG);
+            state.listeners.insert(addr, tx);
+            Ok(MemListener {
+                addr,
+                incoming,
+                network: self.clone(),
+            })
+        })();
+        std::future::ready(result)
+    }
+
+    fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<DuplexStream>> + Send {
+        let target = {
+            let mut state = self.lock();
+            let listener = state.listeners.get(&addr).cloned();
+            let local = SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                state.free_port(Ipv4Addr::LOCALHOST.into()),
+            );
+            listener.map(|tx| (tx, local))
+        };
+        async move {
+            let (tx, local) =
+                target.ok_or_else(|| io::Error::from(io::ErrorKind::ConnectionRefused))?;
+            let (ours, theirs) = tokio::io::duplex(MEM_PIPE_BUFFER);
+            tx.send((theirs, local))
+                .await
+                .map_err(|_| io::Error::from(io::ErrorKind::ConnectionRefused))?;
+            Ok(ours)
+        }
+    }
+}
+
+impl NetListener for MemListener {
+    type Io = DuplexStream;
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.addr)
+    }
+
+    fn accept(&mut self) -> impl Future<Output = io::Result<(DuplexStream, SocketAddr)>> + Send {
+        async move {
+            self.incoming
+                .recv()
+                .await
+                .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn mem_network_connects_listeners_and_dialers() {
+        let net = MemNetwork::new();
+        let mut listener = net.bind("0.0.0.0:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        assert!(addr.ip().is_loopback() && addr.port() != 0);
+        let mut client = net.connect(addr).await.unwrap();
+        let (mut server, remote) = listener.accept().await.unwrap();
+        assert_ne!(remote, addr);
+        client.write_all(b"ping").await.unwrap();
+        let mut buf = [0u8; 4];
+        server.read_exact(&mut buf).await.unwrap();
+        assert_eq!(&buf, b"ping");
+
+        // The address is taken while bound, free again once dropped.
+        assert!(net.bind(addr).await.is_err());
+        drop(listener);
+        assert_eq!(
+            net.connect(addr).await.unwrap_err().kind(),
+            io::ErrorKind::ConnectionRefused
+        );
+        assert!(net.bind(addr).await.is_ok());
+    }
+}
