@@ -25,10 +25,12 @@ pub mod identity;
 pub mod keyfile;
 pub mod layers;
 pub mod msg;
+pub mod msgpipe;
 pub mod network;
 pub mod peer;
 pub mod protocol;
 pub mod server;
+pub mod service;
 pub mod session;
 pub mod testing;
 pub mod transport;
@@ -38,8 +40,9 @@ pub use enode::{Enode, EnodeError};
 pub use identity::{keccak256, IdentityError, NodeId, NodeKey, PeerId};
 pub use msg::Msg;
 pub use peer::{Peer, PeerInfo};
-pub use protocol::{CapabilityConn, Protocol};
+pub use protocol::{CapabilityConn, CapabilitySender, Protocol, ProtocolFuture, SendError};
 pub use server::{NodeInfo, PeerEvent, Server, ServerError};
+pub use service::{Disconnect, ServiceProtocol};
 pub use transport::{
     exchange_hello, Authenticated, ConnGuards, Connecting, Direction, HelloError, MsgConn,
 };

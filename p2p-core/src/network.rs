@@ -52,13 +52,11 @@ impl Network for TcpNetwork {
         TcpListener::bind(addr)
     }
 
-    fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<TcpStream>> + Send {
-        async move {
-            let tcp = TcpStream::connect(addr).await?;
-            // Handshakes are small request/response exchanges: no Nagle delay.
-            tcp.set_nodelay(true)?;
-            Ok(tcp)
-        }
+    async fn connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+        let tcp = TcpStream::connect(addr).await?;
+        // Handshakes are small request/response exchanges: no Nagle delay.
+        tcp.set_nodelay(true)?;
+        Ok(tcp)
     }
 }
 
@@ -69,12 +67,10 @@ impl NetListener for TcpListener {
         TcpListener::local_addr(self)
     }
 
-    fn accept(&mut self) -> impl Future<Output = io::Result<(TcpStream, SocketAddr)>> + Send {
-        async move {
-            let (tcp, addr) = TcpListener::accept(self).await?;
-            tcp.set_nodelay(true)?;
-            Ok((tcp, addr))
-        }
+    async fn accept(&mut self) -> io::Result<(TcpStream, SocketAddr)> {
+        let (tcp, addr) = TcpListener::accept(self).await?;
+        tcp.set_nodelay(true)?;
+        Ok((tcp, addr))
     }
 }
 
@@ -195,13 +191,11 @@ impl NetListener for MemListener {
         Ok(self.addr)
     }
 
-    fn accept(&mut self) -> impl Future<Output = io::Result<(DuplexStream, SocketAddr)>> + Send {
-        async move {
-            self.incoming
-                .recv()
-                .await
-                .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
-        }
+    async fn accept(&mut self) -> io::Result<(DuplexStream, SocketAddr)> {
+        self.incoming
+            .recv()
+            .await
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
     }
 }
 

@@ -72,6 +72,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     let mut events = server.subscribe_events();
+    // Ctrl-C or SIGTERM (what service managers send) stop the node gracefully.
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
     loop {
         tokio::select! {
@@ -82,6 +84,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Err(_) => break,
             },
             _ = &mut ctrl_c => break,
+            _ = terminate.recv() => break,
         }
     }
     info!("stopping");
