@@ -10,8 +10,17 @@
 //   {"event":"snappy","on":bool}
 //   {"event":"ping"} / {"event":"pong"}
 //   {"event":"disconnect","reason":n,"byUs":bool}
+//   {"event":"message","cap":"demo","code":n,"payload":"<hex>"}
 //   {"event":"error","message":"..."}
-// stdin: `ping`, `disconnect <n>`, `quit` (one per line).
+// stdin (one command per line):
+//   `ping`, `disconnect <n>`, `quit`,
+//   `send <code> <hex payload>`: send a message on the demo capability; code
+//     is relative to the capability (0..DEMO_LENGTH-1), payload the message's
+//     raw RLP bytes in hex (may be empty). Snappy-compressed iff the remote
+//     Hello's protocolVersion >= 5, as ETH.sendMessage does.
+// With --cap demo/1, every message received on the demo capability is
+// reported as a `message` event (code relative to the capability, payload
+// after snappy decompression, i.e. the raw RLP bytes the remote sent).
 // The process exits on `quit`, when stdin closes, and after HARD_TIMEOUT_MS.
 //
 // Behaviour of @ethereumjs/devp2p 10.0.0 that this relies on (read from
@@ -38,10 +47,22 @@
 //   constructor} passed through RLPxOptions.capabilities (the public
 //   `Capabilities` interface); its class does not extend Protocol and so has
 //   no status timer.
+// - Sub-protocol messages: Peer._handleHello instantiates each shared
+//   capability as `new constructor(version, peer, send)` with offsets from 16
+//   in name order; `send(code, data)` writes frame `offset+code` with `data`
+//   as is (no compression: the sub-protocol compresses, see ETH.sendMessage;
+//   it throws only for code > length). Peer._handleBody hands a received
+//   frame to `protocol._handleMessage(code - offset, payload)` with the
+//   payload snappy-decompressed (if the remote Hello's version >= 5) but NOT
+//   RLP-decoded; a frame beyond every capability's range -> PROTOCOL_ERROR.
+//   The demo capability has DEMO_LENGTH (2) codes. Compression uses
+//   `snappyjs`, the dependency @ethereumjs/devp2p itself uses (hoisted into
+//   node_modules by `npm ci`).
 import { createInterface } from 'node:readline'
 
 import { Common, Mainnet } from '@ethereumjs/common'
 import { DISCONNECT_REASON, DisconnectReasonNames, ETH, Peer, RLPx } from '@ethereumjs/devp2p'
+import * as snappy from 'snappyjs'
 
 const hexToBytes = (hex) => Uint8Array.from(Buffer.from(hex, 'hex'))
 const bytesToHex = (bytes) => Buffer.from(bytes).toString('hex')
@@ -109,15 +130,30 @@ if (opts.dial !== null) {
 
 // ------------------------------------------------------------- capabilities
 // Minimal sub-protocol for the "demo" capability. Peer instantiates it as
-// `new constructor(version, peer, send)` and hands it (snappy-decompressed)
-// message payloads via `_handleMessage(code, data)`; we simply ignore them.
+// `new constructor(version, peer, send)` and hands it (snappy-decompressed,
+// not RLP-decoded) message payloads via `_handleMessage(code, data)`; we
+// report each one. `sendMessage` mirrors ETH.sendMessage.
+const DEMO_LENGTH = 2
+
 class Demo {
   constructor(version, peer, send) {
     this._version = version
     this._peer = peer
     this._send = send
   }
-  _handleMessage(_code, _data) {}
+  _snappy() {
+    const h = this._peer.getHelloMessage()
+    return h !== null && h.protocolVersion >= 5
+  }
+  _handleMessage(code, data) {
+    emit({ event: 'message', cap: 'demo', code, payload: bytesToHex(data) })
+  }
+  sendMessage(code, payload) {
+    if (!Number.isInteger(code) || code < 0 || code >= DEMO_LENGTH) {
+      throw new Error(`demo message code ${code} out of range 0..${DEMO_LENGTH - 1}`)
+    }
+    this._send(code, this._snappy() ? snappy.compress(payload) : payload)
+  }
 }
 
 function capability(spec) {
@@ -129,7 +165,7 @@ function capability(spec) {
     if (cap === undefined) fail(`eth/${version} is not provided by @ethereumjs/devp2p`)
     return cap
   }
-  if (name === 'demo') return { name: 'demo', version, length: 1, constructor: Demo }
+  if (name === 'demo') return { name: 'demo', version, length: DEMO_LENGTH, constructor: Demo }
   fail(`unsupported capability ${spec} (use eth/<v> or demo/<v>)`)
 }
 
@@ -237,7 +273,7 @@ const rl = createInterface({ input: process.stdin })
 rl.on('line', (raw) => {
   const line = raw.trim()
   if (line === '') return
-  const [cmd, arg] = line.split(/\s+/)
+  const [cmd, arg, arg2] = line.split(/\s+/)
   if (cmd === 'quit') return quit()
   if (current === null) {
     return emit({ event: 'error', message: `no connected peer for command: ${line}` })
@@ -252,6 +288,24 @@ rl.on('line', (raw) => {
       return emit({ event: 'error', message: `bad disconnect reason: ${arg}` })
     }
     current.disconnect(n)
+  } else if (cmd === 'send') {
+    const code = Number(arg)
+    const hex = arg2 ?? ''
+    if (arg === undefined || !Number.isInteger(code) || code < 0 || code >= DEMO_LENGTH) {
+      return emit({ event: 'error', message: `bad demo message code: ${arg}` })
+    }
+    if (!/^([0-9a-fA-F]{2})*$/.test(hex)) {
+      return emit({ event: 'error', message: `bad hex payload: ${hex}` })
+    }
+    const demo = current.getProtocols().find((p) => p instanceof Demo)
+    if (demo === undefined) {
+      return emit({ event: 'error', message: 'demo capability is not shared with the peer' })
+    }
+    try {
+      demo.sendMessage(code, hexToBytes(hex))
+    } catch (err) {
+      emit({ event: 'error', message: `send failed: ${String(err?.message ?? err)}` })
+    }
   } else {
     emit({ event: 'error', message: `unknown command: ${line}` })
   }

@@ -608,29 +608,42 @@ impl<N: Network, T> Supervisor<N, T> {
                         break;
                     }
                 }
-                command = self.commands.recv() => match command {
-                    Some(Command::Checkpoint(_, reply)) => {
-                        let _ = reply.send(Err(DisconnectReason::ClientQuitting));
-                    }
-                    Some(Command::Ended(id, end)) => {
-                        self.peers.remove(&id);
-                        let _ = self.events.send(PeerEvent::Dropped { id, reason: end.reason, by_remote: end.by_remote });
-                    }
-                    Some(Command::Stop(reply)) => {
-                        let _ = reply.send(());
-                    }
-                    Some(Command::Peers(reply)) => {
-                        let _ = reply.send(self.peers.values().map(|p| p.info.clone()).collect());
-                    }
-                    // Accepted sockets are dropped: we are closing.
-                    Some(_) => {}
-                    None => {}
-                },
+                Some(command) = self.commands.recv() => self.handle_while_stopping(command),
                 _ = &mut deadline => {
                     // Only a task ignoring every signal gets here; cut it short.
                     self.tasks.abort_all();
                 }
             }
+        }
+        // Tasks queue their last words (a session's end) before they finish:
+        // every one of them is in the queue by now.
+        while let Ok(command) = self.commands.try_recv() {
+            self.handle_while_stopping(command);
+        }
+    }
+
+    /// Serves what still arrives while stopping: sessions ending are reported,
+    /// newcomers refused, queries answered.
+    fn handle_while_stopping(&mut self, command: Command) {
+        match command {
+            Command::Checkpoint(_, reply) => {
+                let _ = reply.send(Err(DisconnectReason::ClientQuitting));
+            }
+            Command::Ended(id, end) if self.peers.remove(&id).is_some() => {
+                let _ = self.events.send(PeerEvent::Dropped {
+                    id,
+                    reason: end.reason,
+                    by_remote: end.by_remote,
+                });
+            }
+            Command::Stop(reply) => {
+                let _ = reply.send(());
+            }
+            Command::Peers(reply) => {
+                let _ = reply.send(self.peers.values().map(|p| p.info.clone()).collect());
+            }
+            // Accepted connections are dropped unstarted: we are closing.
+            _ => {}
         }
     }
 }

@@ -154,7 +154,9 @@ where
                     Ok(None) => return SessionEnd::remote(DisconnectReason::TcpSubsystemError),
                     Ok(Some(Err(err))) => {
                         tracing::debug!(%err, "read failed");
-                        return SessionEnd::local(DisconnectReason::TcpSubsystemError);
+                        let reason = C::disconnect_reason_for(&err)
+                            .unwrap_or(DisconnectReason::TcpSubsystemError);
+                        return SessionEnd::local(reason);
                     }
                     Ok(Some(Ok(msg))) => msg,
                 };

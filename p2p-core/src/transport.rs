@@ -108,6 +108,14 @@ pub trait MsgConn:
 
     /// The authenticated identity of the remote.
     fn remote_id(&self) -> PeerId;
+
+    /// The reason to send the peer when reading failed with `err`, when the
+    /// connection can still carry a Disconnect (a MAC failure, a message over a
+    /// limit); `None` when the failure is the connection itself (the default).
+    fn disconnect_reason_for(err: &Self::ConnError) -> Option<DisconnectReason> {
+        let _ = err;
+        None
+    }
 }
 
 /// Errors of the Hello exchange.

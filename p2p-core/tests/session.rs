@@ -282,3 +282,58 @@ async fn the_remote_closing_ends_the_session() {
         .unwrap();
     assert!(end.by_remote);
 }
+
+#[tokio::test]
+async fn a_peer_over_the_rate_limit_is_disconnected_with_subprotocol_error() {
+    use p2p_core::layers::rate_limit::{Rate, RateLimitConfig, RateLimitPolicy, RateLimitedConn};
+    let (ours, mut remote) = mem_pair(NodeKey::random().id(), NodeKey::random().id());
+    let limited = RateLimitedConn::new(
+        ours,
+        RateLimitConfig {
+            messages: Some(Rate {
+                per_second: 1,
+                burst: 3,
+            }),
+            bytes: None,
+            policy: RateLimitPolicy::Disconnect,
+        },
+    );
+    let (seen_tx, _seen) = mpsc::unbounded_channel();
+    let protocol: Arc<dyn Protocol> = Arc::new(Echo {
+        name: "alpha",
+        seen: seen_tx,
+    });
+    let shared = match_capabilities(&[(protocol.capability(), 4)], &caps(&["alpha"]));
+    let hello = Hello {
+        protocol_version: 5,
+        client_id: "flooder".into(),
+        capabilities: caps(&["alpha"]),
+        listen_port: 0,
+        id: NodeKey::random().id(),
+    };
+    let info = Arc::new(PeerInfo::new(&hello, addr(), Direction::Inbound, shared));
+    let config = SessionConfig::default();
+    let session = tokio::spawn(async move {
+        run_session(
+            limited,
+            info,
+            vec![protocol],
+            &config,
+            std::future::pending(),
+        )
+        .await
+    });
+    for _ in 0..10 {
+        if remote.send(Msg::new(0x11, vec![])).await.is_err() {
+            break;
+        }
+    }
+    expect_disconnect(&mut remote, DisconnectReason::SubprotocolError).await;
+    assert_eq!(
+        session.await.unwrap(),
+        SessionEnd {
+            reason: DisconnectReason::SubprotocolError,
+            by_remote: false
+        }
+    );
+}

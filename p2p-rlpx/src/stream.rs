@@ -115,4 +115,8 @@ impl<Io: AsyncRead + AsyncWrite + Send + Unpin> MsgConn for RlpxStream<Io> {
     fn remote_id(&self) -> PeerId {
         self.remote_id
     }
+
+    fn disconnect_reason_for(err: &RlpxError) -> Option<p2p_core::DisconnectReason> {
+        err.disconnect_reason()
+    }
 }

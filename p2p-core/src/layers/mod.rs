@@ -1,4 +1,6 @@
 //! Middleware layers of the connection pipeline.
 
 pub mod filter;
+pub mod metrics;
+pub mod rate_limit;
 pub mod throttle;

@@ -1,0 +1,96 @@
+//! Shared by the interop tests: drives `interop/ethereumjs/rlpx-peer.mjs`, an
+//! RLPx peer built on `@ethereumjs/devp2p`, over stdin (commands) and stdout
+//! (JSON events, one per line). See the script's header for both.
+//!
+//! Needs Node.js and `npm ci --prefix interop/ethereumjs`.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::time::timeout;
+
+/// Every wait is bounded by this; the peer process also exits by itself after 60 s.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+fn harness_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop/ethereumjs")
+}
+
+/// A running ethereumjs peer; killed when dropped.
+pub struct JsPeer {
+    child: Child,
+    stdin: ChildStdin,
+    events: Lines<BufReader<ChildStdout>>,
+}
+
+impl JsPeer {
+    pub fn spawn(args: &[&str]) -> Self {
+        let dir = harness_dir();
+        assert!(
+            dir.join("node_modules/@ethereumjs/devp2p").exists(),
+            "run `npm ci --prefix interop/ethereumjs` first"
+        );
+        let mut child = Command::new("node")
+            .arg(dir.join("rlpx-peer.mjs"))
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node runs");
+        let stdin = child.stdin.take().unwrap();
+        let events = BufReader::new(child.stdout.take().unwrap()).lines();
+        JsPeer {
+            child,
+            stdin,
+            events,
+        }
+    }
+
+    /// The next event named `name`, skipping others; an `error` or an
+    /// unexpected `disconnect` on the way fails the test.
+    pub async fn expect(&mut self, name: &str) -> Value {
+        loop {
+            let line = timeout(WAIT, self.events.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("no `{name}` event in time"))
+                .unwrap()
+                .unwrap_or_else(|| panic!("peer exited before `{name}`"));
+            let event: Value = serde_json::from_str(&line).unwrap();
+            if event["event"] == name {
+                return event;
+            }
+            assert_ne!(event["event"], "error", "ethereumjs reported: {event}");
+            assert_ne!(event["event"], "disconnect", "unexpected: {event}");
+        }
+    }
+
+    /// The next message received on the demo capability: its code (relative
+    /// to the capability) and payload.
+    pub async fn expect_message(&mut self) -> (u64, Vec<u8>) {
+        let event = self.expect("message").await;
+        assert_eq!(event["cap"], "demo", "{event}");
+        let code = event["code"].as_u64().expect("numeric code");
+        let payload = hex::decode(event["payload"].as_str().expect("hex payload")).unwrap();
+        (code, payload)
+    }
+
+    pub async fn command(&mut self, line: &str) {
+        self.stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .await
+            .unwrap();
+        self.stdin.flush().await.unwrap();
+    }
+
+    pub async fn quit(mut self) {
+        self.command("quit").await;
+        let status = timeout(WAIT, self.child.wait()).await.unwrap().unwrap();
+        assert!(status.success(), "{status}");
+    }
+}
