@@ -390,3 +390,32 @@ async fn ten_servers_on_an_in_memory_network_form_a_ring() {
         timeout(WAIT, node.server.stop()).await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn candidates_from_a_source_are_dialed() {
+    let mut a = node(&["alpha"], |c| c).await;
+    let mut b = node(&["alpha"], |c| c).await;
+    let mut c = node(&["alpha"], |c| c).await;
+    // A source that yields two nodes and then stays open, like discovery.
+    let found = vec![enode(&b), enode(&c)];
+    let source = futures::stream::iter(found).chain(futures::stream::pending());
+    a.server.add_candidate_source(source).await;
+    let mut added = Vec::new();
+    for _ in 0..2 {
+        let PeerEvent::Added(info) = next_event(&mut a).await else {
+            panic!("expected Added")
+        };
+        assert_eq!(info.direction, p2p_core::Direction::Outbound);
+        added.push(info.id);
+    }
+    added.sort();
+    let mut expected = vec![b.key.id(), c.key.id()];
+    expected.sort();
+    assert_eq!(added, expected);
+    assert!(matches!(next_event(&mut b).await, PeerEvent::Added(_)));
+    assert!(matches!(next_event(&mut c).await, PeerEvent::Added(_)));
+    // The source never ends; stop must not wait for it.
+    timeout(WAIT, a.server.stop()).await.expect("stop returns");
+    b.server.stop().await;
+    c.server.stop().await;
+}

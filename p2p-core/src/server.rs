@@ -101,7 +101,10 @@ enum Command {
     ),
     Ended(PeerId, SessionEnd),
     DialDone(PeerId, bool),
+    /// A task that runs until the server starts closing (a candidate source).
+    SpawnUntilClosing(BoxFuture<'static, ()>),
     AddPeer(Enode),
+    Candidate(Enode),
     RemovePeer(PeerId),
     AddTrusted(PeerId),
     RemoveTrusted(PeerId),
@@ -319,6 +322,29 @@ impl Server {
         let _ = self.commands.send(Command::AddPeer(node)).await;
     }
 
+    /// Feeds the dial scheduler with candidate nodes from `source` (a
+    /// discovery mechanism, a DNS tree, a list): each is dialed when an
+    /// outbound slot is free and it was not tried in the last 35 s. Several
+    /// sources may be added; the scheduler queues their nodes in arrival
+    /// order, so each gets a fair share. The source is dropped when the server
+    /// stops.
+    pub async fn add_candidate_source<S>(&self, source: S)
+    where
+        S: futures::Stream<Item = Enode> + Send + 'static,
+    {
+        let commands = self.commands.clone();
+        let task = Box::pin(async move {
+            use futures::StreamExt;
+            let mut source = std::pin::pin!(source);
+            while let Some(node) = source.next().await {
+                if commands.send(Command::Candidate(node)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        let _ = self.commands.send(Command::SpawnUntilClosing(task)).await;
+    }
+
     /// Removes a static peer and disconnects it if connected.
     pub async fn remove_peer(&self, id: PeerId) {
         let _ = self.commands.send(Command::RemovePeer(id)).await;
@@ -434,6 +460,15 @@ impl<N: Network, T> Supervisor<N, T> {
             Command::Spawn(task) => {
                 self.tasks.spawn(task);
             }
+            Command::SpawnUntilClosing(task) => {
+                let closing = self.shared.closing.clone();
+                self.tasks.spawn(async move {
+                    tokio::select! {
+                        _ = task => {}
+                        _ = closed(closing) => {}
+                    }
+                });
+            }
             Command::Checkpoint(info, reply) => {
                 let verdict = self.checkpoint(*info, now);
                 let _ = reply.send(verdict);
@@ -455,6 +490,9 @@ impl<N: Network, T> Supervisor<N, T> {
             }
             Command::AddPeer(node) => {
                 self.dial.add_static(node);
+            }
+            Command::Candidate(node) => {
+                self.dial.add_candidate(node, now);
             }
             Command::RemovePeer(id) => {
                 self.dial.remove_static(&id);
