@@ -419,3 +419,32 @@ async fn candidates_from_a_source_are_dialed() {
     b.server.stop().await;
     c.server.stop().await;
 }
+
+#[tokio::test]
+async fn message_events_report_capability_traffic_when_enabled() {
+    let mut a = node(&["alpha"], |c| c.enable_msg_events(true)).await;
+    let b = node(&["alpha"], |c| c).await;
+    a.server.add_peer(enode(&b)).await;
+    // a greets b (out, code 0), b greets a (in, code 0), each answers the
+    // other's greeting (out and in, code 1).
+    let mut messages = Vec::new();
+    while messages.len() < 4 {
+        if let PeerEvent::Message {
+            id,
+            capability,
+            code,
+            size,
+            inbound,
+        } = next_event(&mut a).await
+        {
+            assert_eq!(id, b.key.id());
+            assert_eq!(capability, Capability::new("alpha", 1));
+            assert_eq!(size, 5, "b\"alpha\"");
+            messages.push((code, inbound));
+        }
+    }
+    messages.sort();
+    assert_eq!(messages, vec![(0, false), (0, true), (1, false), (1, true)]);
+    a.server.stop().await;
+    b.server.stop().await;
+}

@@ -213,6 +213,10 @@ pub struct Config {
     pub frame_write_timeout: Duration,
     /// The interval between Pings. Default [`DEFAULT_PING_INTERVAL`].
     pub ping_interval: Duration,
+    /// Whether subscribers to the server's events also get one event per
+    /// capability message sent or received (go-ethereum's
+    /// `EnableMsgEvents`). Off by default: it costs an event per message.
+    pub enable_msg_events: bool,
 }
 
 impl Default for Config {
@@ -234,6 +238,7 @@ impl Default for Config {
             frame_read_timeout: DEFAULT_FRAME_READ_TIMEOUT,
             frame_write_timeout: DEFAULT_FRAME_WRITE_TIMEOUT,
             ping_interval: DEFAULT_PING_INTERVAL,
+            enable_msg_events: false,
         }
     }
 }
@@ -487,6 +492,12 @@ impl ConfigBuilder {
         self
     }
 
+    /// Turns message events on or off.
+    pub fn enable_msg_events(mut self, enabled: bool) -> Self {
+        self.config.enable_msg_events = enabled;
+        self
+    }
+
     /// Checks the settings and returns the configuration.
     ///
     /// A `dial_ratio` or `max_pending_peers` of 0 is replaced by its default,
@@ -570,6 +581,8 @@ pub struct ConfigFile {
     /// See [`Config::ping_interval`]; a duration such as `"15s"` in TOML.
     #[serde(default, deserialize_with = "humantime_serde::deserialize")]
     pub ping_interval: Option<Duration>,
+    /// See [`Config::enable_msg_events`].
+    pub enable_msg_events: Option<bool>,
 }
 
 impl fmt::Debug for ConfigFile {
@@ -596,6 +609,7 @@ impl fmt::Debug for ConfigFile {
             .field("frame_read_timeout", &self.frame_read_timeout)
             .field("frame_write_timeout", &self.frame_write_timeout)
             .field("ping_interval", &self.ping_interval)
+            .field("enable_msg_events", &self.enable_msg_events)
             .finish()
     }
 }
@@ -659,6 +673,9 @@ impl ConfigFile {
         }
         if let Some(d) = self.ping_interval {
             builder = builder.ping_interval(d);
+        }
+        if let Some(enabled) = self.enable_msg_events {
+            builder = builder.enable_msg_events(enabled);
         }
         builder.build()
     }

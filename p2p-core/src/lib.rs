@@ -39,9 +39,9 @@ pub use base::{Capability, DisconnectReason, Hello};
 pub use enode::{Enode, EnodeError};
 pub use identity::{keccak256, IdentityError, NodeId, NodeKey, PeerId};
 pub use msg::Msg;
-pub use peer::{Peer, PeerInfo};
+pub use peer::{Peer, PeerEvent, PeerInfo};
 pub use protocol::{CapabilityConn, CapabilitySender, Protocol, ProtocolFuture, SendError};
-pub use server::{NodeInfo, PeerEvent, Server, ServerError};
+pub use server::{NodeInfo, Server, ServerError};
 pub use service::{Disconnect, ServiceProtocol};
 pub use transport::{
     exchange_hello, Authenticated, ConnGuards, Connecting, Direction, HelloError, MsgConn,

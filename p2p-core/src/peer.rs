@@ -106,3 +106,33 @@ impl Peer {
         let _ = self.disconnect.try_send(reason);
     }
 }
+
+/// Something that happened to a peer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PeerEvent {
+    /// A peer passed the checkpoint and its session started.
+    Added(Arc<PeerInfo>),
+    /// A peer's session ended.
+    Dropped {
+        /// The peer.
+        id: PeerId,
+        /// The disconnect reason, sent or received.
+        reason: DisconnectReason,
+        /// Whether the peer ended it.
+        by_remote: bool,
+    },
+    /// A capability message was received or sent (only when message events
+    /// are enabled in the config).
+    Message {
+        /// The peer.
+        id: PeerId,
+        /// The capability it belongs to.
+        capability: Capability,
+        /// Its code, relative to the capability.
+        code: u64,
+        /// Its payload size in bytes (uncompressed).
+        size: usize,
+        /// Whether it came from the peer (else we sent it).
+        inbound: bool,
+    },
+}

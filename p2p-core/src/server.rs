@@ -33,7 +33,7 @@ use crate::identity::PeerId;
 use crate::layers::filter::{NetRestrict, PeerFilterConfig, PeerFilterLayer, SubnetLimits};
 use crate::layers::throttle::{InboundThrottleLayer, ThrottleConfig};
 use crate::network::{NetListener, Network, TcpNetwork};
-use crate::peer::PeerInfo;
+use crate::peer::{PeerEvent, PeerInfo};
 use crate::protocol::Protocol;
 use crate::session::{run_session, SessionConfig, SessionEnd};
 use crate::transport::{exchange_hello, Authenticated, Connecting, Direction, MsgConn};
@@ -57,22 +57,6 @@ pub enum ServerError {
         addr: SocketAddr,
         /// Why.
         source: std::io::Error,
-    },
-}
-
-/// Something that happened to a peer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum PeerEvent {
-    /// A peer passed the checkpoint and its session started.
-    Added(Arc<PeerInfo>),
-    /// A peer's session ended.
-    Dropped {
-        /// The peer.
-        id: PeerId,
-        /// The disconnect reason, sent or received.
-        reason: DisconnectReason,
-        /// Whether the peer ended it.
-        by_remote: bool,
     },
 }
 
@@ -238,6 +222,7 @@ impl Server {
                 .collect(),
             protocols,
             session: SessionConfig {
+                msg_events: config.enable_msg_events.then(|| events.clone()),
                 ping_interval: config.ping_interval,
                 read_timeout: config.frame_read_timeout,
                 write_timeout: config.frame_write_timeout,

@@ -17,13 +17,13 @@ use std::time::Duration;
 use futures::stream::SelectAll;
 use futures::Stream;
 use futures::{SinkExt, StreamExt};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
 
 use crate::base::{self, DisconnectReason, DISCONNECT, HELLO, PING, PONG};
 use crate::capability::owner;
 use crate::msg::Msg;
-use crate::peer::{Peer, PeerInfo};
+use crate::peer::{Peer, PeerEvent, PeerInfo};
 use crate::protocol::{CapabilityConn, Protocol};
 use crate::transport::MsgConn;
 
@@ -54,6 +54,8 @@ pub struct SessionConfig {
     pub write_timeout: Duration,
     /// Messages queued per capability and direction.
     pub queue: usize,
+    /// Where to publish an event per capability message, if anywhere.
+    pub msg_events: Option<broadcast::Sender<PeerEvent>>,
 }
 
 impl Default for SessionConfig {
@@ -63,6 +65,7 @@ impl Default for SessionConfig {
             read_timeout: DEFAULT_READ_TIMEOUT,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             queue: DEFAULT_QUEUE,
+            msg_events: None,
         }
     }
 }
@@ -179,6 +182,15 @@ where
                     code => match owner(&info.shared, code) {
                         Some((index, shared)) => {
                             let msg = Msg::new(code - shared.offset, msg.payload);
+                            if let Some(events) = &config.msg_events {
+                                let _ = events.send(PeerEvent::Message {
+                                    id: info.id,
+                                    capability: shared.capability.clone(),
+                                    code: msg.code,
+                                    size: msg.payload.len(),
+                                    inbound: true,
+                                });
+                            }
                             // A handler that has stopped reading has ended; its
                             // messages are dropped until the session ends.
                             let _ = inbound[index].send(msg).await;
@@ -202,8 +214,23 @@ where
                     _ = ping.tick() => base::ping_msg(),
                     Some(msg) = outbound.next(), if !outbound.is_empty() => msg,
                 };
+                let event = config.msg_events.as_ref().and_then(|events| {
+                    let (_, shared) = owner(&info.shared, msg.code)?;
+                    let event = PeerEvent::Message {
+                        id: info.id,
+                        capability: shared.capability.clone(),
+                        code: msg.code - shared.offset,
+                        size: msg.payload.len(),
+                        inbound: false,
+                    };
+                    Some((events, event))
+                });
                 match tokio::time::timeout(config.write_timeout, sink.send(msg)).await {
-                    Ok(Ok(())) => {}
+                    Ok(Ok(())) => {
+                        if let Some((events, event)) = event {
+                            let _ = events.send(event);
+                        }
+                    }
                     Ok(Err(err)) => {
                         tracing::debug!(%err, "write failed");
                         return SessionEnd::local(DisconnectReason::TcpSubsystemError);

@@ -80,6 +80,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             event = events.recv() => match event {
                 Ok(PeerEvent::Added(peer)) => info!(id = %peer.id, client = %peer.client_id, caps = ?peer.shared.iter().map(|s| s.capability.to_string()).collect::<Vec<_>>(), "peer connected"),
                 Ok(PeerEvent::Dropped { id, reason, by_remote }) => info!(%id, %reason, by_remote, "peer disconnected"),
+                Ok(PeerEvent::Message { id, capability, code, size, inbound }) => tracing::debug!(%id, %capability, code, size, inbound, "message"),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => info!(missed = n, "events missed"),
                 Err(_) => break,
             },
