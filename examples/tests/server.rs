@@ -448,3 +448,48 @@ async fn message_events_report_capability_traffic_when_enabled() {
     a.server.stop().await;
     b.server.stop().await;
 }
+
+#[tokio::test]
+async fn a_session_layer_sees_every_peer_session() {
+    use p2p_core::session::SessionEnd;
+    let (ends_tx, mut ends) = mpsc::unbounded_channel::<SessionEnd>();
+    // One line adds a layer to the session stack: here, one that records how
+    // each session ended.
+    let layer = tower::util::MapResponseLayer::new(move |end: SessionEnd| {
+        let _ = ends_tx.send(end.clone());
+        end
+    });
+    let key = NodeKey::random();
+    let (seen_tx, _seen) = mpsc::unbounded_channel();
+    let protocol: Arc<dyn Protocol> = Arc::new(Greeter {
+        name: "alpha",
+        seen: seen_tx,
+    });
+    let config = Config::builder()
+        .private_key(key.clone())
+        .listen_addr("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())
+        .build()
+        .unwrap();
+    let server = Server::start_with(
+        p2p_core::network::TcpNetwork,
+        config,
+        vec![protocol],
+        RlpxTransport::new(Arc::new(key.clone())),
+        layer,
+    )
+    .await
+    .unwrap();
+    let mut events = server.subscribe_events();
+    let b = node(&["alpha"], |c| c).await;
+    server.add_peer(enode(&b)).await;
+    assert!(matches!(
+        timeout(WAIT, events.recv()).await.unwrap().unwrap(),
+        PeerEvent::Added(_)
+    ));
+    server.remove_peer(b.key.id()).await;
+    let end = timeout(WAIT, ends.recv()).await.unwrap().unwrap();
+    assert_eq!(end.reason, DisconnectReason::Requested);
+    assert!(!end.by_remote);
+    server.stop().await;
+    b.server.stop().await;
+}

@@ -35,7 +35,7 @@ use crate::layers::throttle::{InboundThrottleLayer, ThrottleConfig};
 use crate::network::{NetListener, Network, TcpNetwork};
 use crate::peer::{PeerEvent, PeerInfo};
 use crate::protocol::Protocol;
-use crate::session::{run_session, SessionConfig, SessionEnd};
+use crate::session::{Established, SessionConfig, SessionEnd, SessionService};
 use crate::transport::{exchange_hello, Authenticated, Connecting, Direction, MsgConn};
 
 /// Commands queued to the supervisor before senders wait.
@@ -126,6 +126,28 @@ pub trait Transport<Io, C>:
 {
 }
 
+/// The session stack a server runs for each admitted peer:
+/// [`SessionService`] and whatever layers wrap it.
+pub trait Session<C>:
+    Service<Established<C>, Response = SessionEnd, Future: Send, Error: std::fmt::Display + Send>
+    + Clone
+    + Send
+    + 'static
+{
+}
+
+impl<S, C> Session<C> for S where
+    S: Service<
+            Established<C>,
+            Response = SessionEnd,
+            Future: Send,
+            Error: std::fmt::Display + Send,
+        > + Clone
+        + Send
+        + 'static
+{
+}
+
 impl<T, Io, C> Transport<Io, C> for T where
     T: Service<
             Connecting<Io>,
@@ -176,6 +198,33 @@ impl Server {
         T: Transport<N::Io, C>,
         C: MsgConn + 'static,
     {
+        Self::start_with(
+            network,
+            config,
+            protocols,
+            transport,
+            tower::layer::util::Identity::new(),
+        )
+        .await
+    }
+
+    /// Starts a server whose sessions run through `session_layer` wrapped
+    /// around the [`SessionService`]: the second stack of the pipeline, which
+    /// sees each admitted peer for its whole lifetime.
+    pub async fn start_with<N, T, C, L>(
+        network: N,
+        config: Config,
+        protocols: Vec<Arc<dyn Protocol>>,
+        transport: T,
+        session_layer: L,
+    ) -> Result<Server, ServerError>
+    where
+        N: Network,
+        T: Transport<N::Io, C>,
+        C: MsgConn + 'static,
+        L: tower::Layer<SessionService>,
+        L::Service: Session<C>,
+    {
         config.validate()?;
         let key = config.key()?.clone();
         let listener = match config.listen_addr {
@@ -221,13 +270,6 @@ impl Server {
                 .map(|p| (p.capability(), p.message_count()))
                 .collect(),
             protocols,
-            session: SessionConfig {
-                msg_events: config.enable_msg_events.then(|| events.clone()),
-                ping_interval: config.ping_interval,
-                read_timeout: config.frame_read_timeout,
-                write_timeout: config.frame_write_timeout,
-                ..SessionConfig::default()
-            },
             commands: commands.clone(),
             handshake_timeout: config.handshake_timeout,
             closing,
@@ -249,7 +291,15 @@ impl Server {
             .layer(InboundThrottleLayer::new(ThrottleConfig::default()))
             .layer(ConcurrencyLimitLayer::new(config.max_pending_peers.max(1)))
             .service(transport);
+        let session = session_layer.layer(SessionService::new(SessionConfig {
+            msg_events: config.enable_msg_events.then(|| events.clone()),
+            ping_interval: config.ping_interval,
+            read_timeout: config.frame_read_timeout,
+            write_timeout: config.frame_write_timeout,
+            ..SessionConfig::default()
+        }));
         let supervisor = Supervisor {
+            session,
             network,
             trusted: config.trusted_nodes.iter().map(|n| n.id).collect(),
             config,
@@ -366,7 +416,6 @@ struct Shared {
     hello: Hello,
     offered: Vec<(Capability, u64)>,
     protocols: Vec<Arc<dyn Protocol>>,
-    session: SessionConfig,
     commands: mpsc::Sender<Command>,
     handshake_timeout: std::time::Duration,
     /// Turns true when the server stops: handshakes in progress give up.
@@ -378,7 +427,8 @@ struct PeerEntry {
     stop: Option<oneshot::Sender<DisconnectReason>>,
 }
 
-struct Supervisor<N, T> {
+struct Supervisor<N, T, S> {
+    session: S,
     network: N,
     config: Config,
     local_id: PeerId,
@@ -395,20 +445,22 @@ struct Supervisor<N, T> {
     closing: watch::Sender<bool>,
 }
 
-impl<N: Network, T> Supervisor<N, T> {
+impl<N: Network, T, S> Supervisor<N, T, S> {
     async fn run<C>(mut self, listener: Option<N::Listener>)
     where
         N: Network,
         T: Transport<N::Io, C>,
+        S: Session<C>,
         C: MsgConn + 'static,
     {
         if let Some(listener) = listener {
             let shared = self.shared.clone();
             let transport = self.transport.clone();
+            let session = self.session.clone();
             let closing = self.shared.closing.clone();
             self.tasks.spawn(async move {
                 tokio::select! {
-                    _ = accept_loop(listener, shared, transport) => {}
+                    _ = accept_loop(listener, shared, transport, session) => {}
                     _ = closed(closing) => {}
                 }
             });
@@ -564,6 +616,7 @@ impl<N: Network, T> Supervisor<N, T> {
     where
         N: Network,
         T: Transport<N::Io, C>,
+        S: Session<C>,
         C: MsgConn + 'static,
     {
         if self.config.no_dial {
@@ -577,6 +630,7 @@ impl<N: Network, T> Supervisor<N, T> {
             self.dialing.insert(node.id);
             let shared = self.shared.clone();
             let transport = self.transport.clone();
+            let session = self.session.clone();
             let dial_timeout = self.config.dial_timeout;
             let closing = self.shared.closing.clone();
             let network = self.network.clone();
@@ -590,7 +644,7 @@ impl<N: Network, T> Supervisor<N, T> {
                 match connected {
                     Ok(Ok(tcp)) => {
                         let conn = Connecting::outbound(tcp, addr, node.id);
-                        connection(shared, transport, conn, Some(node.id)).await
+                        connection(shared, transport, session, conn, Some(node.id)).await
                     }
                     Ok(Err(err)) => {
                         debug!(%addr, %err, "dial failed");
@@ -677,18 +731,25 @@ async fn closed(mut closing: watch::Receiver<bool>) {
 }
 
 /// Accepts inbound connections and hands their tasks to the supervisor.
-async fn accept_loop<L, T, C>(mut listener: L, shared: Arc<Shared>, transport: T)
+async fn accept_loop<L, T, S, C>(mut listener: L, shared: Arc<Shared>, transport: T, session: S)
 where
     L: NetListener,
     L::Io: Send + 'static,
     T: Transport<L::Io, C>,
+    S: Session<C>,
     C: MsgConn + 'static,
 {
     loop {
         match listener.accept().await {
             Ok((io, remote)) => {
                 let conn = Connecting::inbound(io, remote);
-                let task = connection(shared.clone(), transport.clone(), conn, None);
+                let task = connection(
+                    shared.clone(),
+                    transport.clone(),
+                    session.clone(),
+                    conn,
+                    None,
+                );
                 if shared.commands.send(Command::Spawn(task)).await.is_err() {
                     return;
                 }
@@ -705,21 +766,23 @@ where
 
 /// One connection from its first byte to its end. For dials (`dialed` is the target), reports the outcome to
 /// the supervisor's dial scheduler.
-fn connection<Io, T, C>(
+fn connection<Io, T, S, C>(
     shared: Arc<Shared>,
     mut transport: T,
+    session: S,
     conn: Connecting<Io>,
     dialed: Option<PeerId>,
 ) -> BoxFuture<'static, ()>
 where
     Io: Send + 'static,
     T: Transport<Io, C>,
+    S: Session<C>,
     C: MsgConn + 'static,
 {
     let span = tracing::info_span!("peer", addr = %conn.remote_addr, dir = ?conn.direction);
     Box::pin(
         async move {
-            let admitted = run_connection(&shared, &mut transport, conn).await;
+            let admitted = run_connection(&shared, &mut transport, session, conn).await;
             if let Some(id) = dialed {
                 let _ = shared.commands.send(Command::DialDone(id, admitted)).await;
             }
@@ -728,14 +791,16 @@ where
     )
 }
 
-async fn run_connection<Io, T, C>(
+async fn run_connection<Io, T, S, C>(
     shared: &Arc<Shared>,
     transport: &mut T,
+    session: S,
     conn: Connecting<Io>,
 ) -> bool
 where
     Io: Send + 'static,
     T: Transport<Io, C>,
+    S: Session<C>,
     C: MsgConn + 'static,
 {
     let setup = async {
@@ -813,14 +878,23 @@ where
         })
         .collect();
     let stop = admission.stop;
-    let end = run_session(
+    let established = Established {
         conn,
-        admission.info,
+        info: admission.info,
         protocols,
-        &shared.session,
-        async move { stop.await.unwrap_or(DisconnectReason::ClientQuitting) },
-    )
-    .await;
+        stop: Box::pin(async move { stop.await.unwrap_or(DisconnectReason::ClientQuitting) }),
+    };
+    let end = match session.oneshot(established).await {
+        Ok(end) => end,
+        Err(err) => {
+            // A session layer refused or failed the peer.
+            debug!(%err, "session failed");
+            SessionEnd {
+                reason: DisconnectReason::SubprotocolError,
+                by_remote: false,
+            }
+        }
+    };
     drop(guards);
     let _ = shared.commands.send(Command::Ended(id, end)).await;
     true

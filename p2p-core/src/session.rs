@@ -273,3 +273,66 @@ where
     }
     end
 }
+
+/// A peer the checkpoint admitted, ready for its session: what the session
+/// service takes.
+pub struct Established<C> {
+    /// The message connection.
+    pub conn: C,
+    /// What the handshakes revealed.
+    pub info: Arc<PeerInfo>,
+    /// The protocol running each shared capability, in `info.shared` order.
+    pub protocols: Vec<Arc<dyn Protocol>>,
+    /// Resolves with the reason to end the session from our side (the server
+    /// stopping, the peer removed).
+    pub stop: futures::future::BoxFuture<'static, DisconnectReason>,
+}
+
+impl<C> std::fmt::Debug for Established<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Established")
+            .field("info", &self.info)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The session as a tower service: an [`Established`] peer in, its
+/// [`SessionEnd`] out, the future living as long as the peer.
+///
+/// Layers wrapped around it see each peer's whole session (tracing spans,
+/// a limit on concurrent sessions, accounting), never its messages: those
+/// belong to the connection layers of the setup stack or to the capability
+/// services.
+#[derive(Clone, Debug, Default)]
+pub struct SessionService {
+    config: Arc<SessionConfig>,
+}
+
+impl SessionService {
+    /// A session service with `config`.
+    pub fn new(config: SessionConfig) -> Self {
+        SessionService {
+            config: Arc::new(config),
+        }
+    }
+}
+
+impl<C: MsgConn + 'static> tower::Service<Established<C>> for SessionService {
+    type Response = SessionEnd;
+    type Error = std::convert::Infallible;
+    type Future = futures::future::BoxFuture<'static, Result<SessionEnd, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, peer: Established<C>) -> Self::Future {
+        let config = self.config.clone();
+        Box::pin(async move {
+            Ok(run_session(peer.conn, peer.info, peer.protocols, &config, peer.stop).await)
+        })
+    }
+}
