@@ -299,6 +299,7 @@ impl Server {
             ..SessionConfig::default()
         }));
         let supervisor = Supervisor {
+            metrics_instance: crate::layers::metrics::instance_label(&key.id()),
             session,
             network,
             trusted: config.trusted_nodes.iter().map(|n| n.id).collect(),
@@ -428,6 +429,8 @@ struct PeerEntry {
 }
 
 struct Supervisor<N, T, S> {
+    /// The `instance` label of this server's metrics.
+    metrics_instance: String,
     session: S,
     network: N,
     config: Config,
@@ -513,6 +516,7 @@ impl<N: Network, T, S> Supervisor<N, T, S> {
             Command::Ended(id, end) => {
                 if self.peers.remove(&id).is_some() {
                     self.dial.peer_removed(&id, now);
+                    self.record_peers();
                     info!(%id, reason = %end.reason, by_remote = end.by_remote, "peer dropped");
                     let _ = self.events.send(PeerEvent::Dropped {
                         id,
@@ -593,9 +597,25 @@ impl<N: Network, T, S> Supervisor<N, T, S> {
             },
         );
         self.dial.peer_added(info.id, info.direction, now);
+        self.record_peers();
         info!(id = %info.id, addr = %info.remote_addr, dir = ?info.direction, client = %info.client_id, "peer added");
         let _ = self.events.send(PeerEvent::Added(info.clone()));
         Ok(Admission { info, stop })
+    }
+
+    /// Publishes the peer counts by direction (a no-op without a metrics
+    /// recorder).
+    fn record_peers(&self) {
+        let inbound = self
+            .peers
+            .values()
+            .filter(|p| p.info.direction == Direction::Inbound)
+            .count();
+        crate::layers::metrics::record_peers(
+            &self.metrics_instance,
+            inbound,
+            self.peers.len() - inbound,
+        );
     }
 
     fn counts(&self) -> (usize, usize) {
@@ -707,6 +727,7 @@ impl<N: Network, T, S> Supervisor<N, T, S> {
                 let _ = reply.send(Err(DisconnectReason::ClientQuitting));
             }
             Command::Ended(id, end) if self.peers.remove(&id).is_some() => {
+                self.record_peers();
                 let _ = self.events.send(PeerEvent::Dropped {
                     id,
                     reason: end.reason,

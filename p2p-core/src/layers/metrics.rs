@@ -138,6 +138,13 @@ pub fn describe() {
     );
 }
 
+/// The `instance` label a server reports under by default: the first eight
+/// bytes of its node's id in hex. Use it for a [`MetricsLayer`] in the
+/// server's transport stack so that all of one node's metrics line up.
+pub fn instance_label(id: &crate::identity::PeerId) -> String {
+    hex::encode(&id.as_bytes()[..8])
+}
+
 /// Sets the peer gauges of `instance`: how many inbound and outbound peers
 /// are connected. Meant to be called by the server whenever its peer set
 /// changes.
