@@ -4,6 +4,9 @@
 //!
 //! Needs Node.js and `npm ci --prefix interop/ethereumjs`.
 
+// Each test binary that includes this module uses a different part of it.
+#![allow(dead_code)]
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;

@@ -9,10 +9,7 @@
 //! Needs Node.js and `npm ci` in `interop/ethereumjs` (the test script and
 //! `.ci/run` do it).
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use p2p_core::base::{self, BASE_PROTOCOL_VERSION, DISCONNECT, PING, PONG};
@@ -21,88 +18,17 @@ use p2p_core::{
 };
 use p2p_rlpx::{RlpxStream, RlpxTransport};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 use tokio::time::timeout;
 use tower::Service;
 
-/// Every wait is bounded by this; the peer process also exits by itself after 60 s.
-const WAIT: Duration = Duration::from_secs(15);
+mod common;
+use common::{JsPeer, WAIT};
 
 /// The capability both sides advertise: ethereumjs drops peers with no shared
 /// capability, and its `eth` would demand a Status within 5 s.
 fn demo_cap() -> Capability {
     Capability::new("demo", 1)
-}
-
-fn harness_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../interop/ethereumjs")
-}
-
-/// A running ethereumjs peer; killed when dropped.
-struct JsPeer {
-    child: Child,
-    stdin: ChildStdin,
-    events: Lines<BufReader<ChildStdout>>,
-}
-
-impl JsPeer {
-    fn spawn(args: &[&str]) -> Self {
-        let dir = harness_dir();
-        assert!(
-            dir.join("node_modules/@ethereumjs/devp2p").exists(),
-            "run `npm ci --prefix interop/ethereumjs` first (the test script does)"
-        );
-        let mut child = Command::new("node")
-            .arg(dir.join("rlpx-peer.mjs"))
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("node runs");
-        let stdin = child.stdin.take().unwrap();
-        let events = BufReader::new(child.stdout.take().unwrap()).lines();
-        JsPeer {
-            child,
-            stdin,
-            events,
-        }
-    }
-
-    /// The next event named `name`; other events in between are returned in
-    /// order to `skipped` so tests can assert on them.
-    async fn expect(&mut self, name: &str) -> Value {
-        loop {
-            let line = timeout(WAIT, self.events.next_line())
-                .await
-                .unwrap_or_else(|_| panic!("no `{name}` event in time"))
-                .unwrap()
-                .unwrap_or_else(|| panic!("peer exited before `{name}`"));
-            let event: Value = serde_json::from_str(&line).unwrap();
-            if event["event"] == name {
-                return event;
-            }
-            assert_ne!(event["event"], "error", "ethereumjs reported: {event}");
-            assert_ne!(event["event"], "disconnect", "unexpected: {event}");
-        }
-    }
-
-    async fn command(&mut self, line: &str) {
-        self.stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .await
-            .unwrap();
-        self.stdin.flush().await.unwrap();
-    }
-
-    async fn quit(mut self) {
-        self.command("quit").await;
-        let status = timeout(WAIT, self.child.wait()).await.unwrap().unwrap();
-        assert!(status.success(), "{status}");
-    }
 }
 
 fn our_hello(key: &NodeKey, port: u16) -> Hello {
