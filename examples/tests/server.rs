@@ -153,30 +153,8 @@ async fn two_servers_connect_and_talk_on_two_capabilities_both_ways() {
 /// Dials `node` as a bare RLPx client announcing `caps`, and returns the
 /// reason the server disconnects it with (None if it admits it).
 async fn probe(node: &Node, key: &NodeKey, caps: &[&str]) -> Option<DisconnectReason> {
-    let addr = enode(node).tcp_addr();
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let mut conn = RlpxStream::connect(tcp, key, node.key.id()).await.unwrap();
-    let hello = Hello {
-        protocol_version: BASE_PROTOCOL_VERSION,
-        client_id: "probe".into(),
-        capabilities: caps.iter().map(|c| Capability::new(*c, 1)).collect(),
-        listen_port: 0,
-        id: key.id(),
-    };
-    exchange_hello(&mut conn, &hello).await.unwrap();
-    loop {
-        match timeout(Duration::from_millis(1500), conn.next()).await {
-            Err(_) => return None,
-            Ok(Some(Ok(msg))) if msg.code == DISCONNECT => {
-                return Some(DisconnectReason::decode_payload(&msg.payload).unwrap())
-            }
-            Ok(Some(Ok(msg))) if msg.code == PING => {
-                conn.send(p2p_core::base::pong_msg()).await.unwrap();
-            }
-            Ok(Some(Ok(_))) => {}
-            Ok(other) => panic!("connection ended without Disconnect: {other:?}"),
-        }
-    }
+    let (_conn, verdict) = join(enode(node).tcp_addr(), node.key.id(), key, caps).await;
+    verdict
 }
 
 #[tokio::test]
@@ -197,24 +175,9 @@ async fn the_checkpoint_refuses_with_the_right_reason() {
 
     // The inbound slot taken by a first peer; then a duplicate and a stranger.
     let first = NodeKey::random();
-    let addr = enode(&a).tcp_addr();
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let mut held = RlpxStream::connect(tcp, &first, a.key.id()).await.unwrap();
-    let hello = Hello {
-        protocol_version: BASE_PROTOCOL_VERSION,
-        client_id: "first".into(),
-        capabilities: vec![Capability::new("alpha", 1)],
-        listen_port: 0,
-        id: first.id(),
-    };
-    exchange_hello(&mut held, &hello).await.unwrap();
-    timeout(WAIT, async {
-        while a.server.peer_count().await != 1 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    })
-    .await
-    .unwrap();
+    let (held, verdict) = join(enode(&a).tcp_addr(), a.key.id(), &first, &["alpha"]).await;
+    assert_eq!(verdict, None, "the first peer is admitted");
+    assert_eq!(a.server.peer_count().await, 1);
     assert_eq!(
         probe(&a, &first, &["alpha"]).await,
         Some(DisconnectReason::AlreadyConnected)
@@ -263,19 +226,21 @@ async fn a_server_without_a_key_does_not_start() {
     assert!(err.to_string().contains("key"), "{err}");
 }
 
-/// Connects as a bare RLPx client and keeps the connection; returns it with
-/// the reason the server sent if it refused within a short wait.
+/// Connects as a bare RLPx client with `key`, announcing `caps`, and keeps
+/// the connection (answering Pings); returns it with the reason the server
+/// disconnected it with, if it did within two seconds.
 async fn join(
     addr: std::net::SocketAddr,
     server: p2p_core::PeerId,
+    key: &NodeKey,
+    caps: &[&str],
 ) -> (RlpxStream<TcpStream>, Option<DisconnectReason>) {
-    let key = NodeKey::random();
     let tcp = TcpStream::connect(addr).await.unwrap();
-    let mut conn = RlpxStream::connect(tcp, &key, server).await.unwrap();
+    let mut conn = RlpxStream::connect(tcp, key, server).await.unwrap();
     let hello = Hello {
         protocol_version: BASE_PROTOCOL_VERSION,
-        client_id: "crowd".into(),
-        capabilities: vec![Capability::new("alpha", 1)],
+        client_id: "bare client".into(),
+        capabilities: caps.iter().map(|c| Capability::new(*c, 1)).collect(),
         listen_port: 0,
         id: key.id(),
     };
@@ -285,6 +250,9 @@ async fn join(
             Err(_) => break None,
             Ok(Some(Ok(msg))) if msg.code == DISCONNECT => {
                 break Some(DisconnectReason::decode_payload(&msg.payload).unwrap())
+            }
+            Ok(Some(Ok(msg))) if msg.code == PING => {
+                conn.send(p2p_core::base::pong_msg()).await.unwrap();
             }
             Ok(Some(Ok(_))) => {}
             Ok(other) => panic!("closed without Disconnect: {other:?}"),
@@ -299,7 +267,9 @@ async fn max_peers_holds_under_100_concurrent_inbound_attempts() {
     let a = node(&["alpha"], |c| c.max_peers(10)).await;
     let addr = enode(&a).tcp_addr();
     let id = a.key.id();
-    let attempts: Vec<_> = (0..100).map(|_| tokio::spawn(join(addr, id))).collect();
+    let attempts: Vec<_> = (0..100)
+        .map(|_| tokio::spawn(async move { join(addr, id, &NodeKey::random(), &["alpha"]).await }))
+        .collect();
     let mut admitted = Vec::new();
     let mut refused = 0;
     for attempt in attempts {
