@@ -463,3 +463,28 @@ async fn a_session_layer_sees_every_peer_session() {
     server.stop().await;
     b.server.stop().await;
 }
+
+#[tokio::test]
+async fn the_inbound_throttle_is_configurable() {
+    use p2p_core::layers::throttle::ThrottleConfig;
+    // Loopback is exempt by default; here it is not.
+    let throttle = ThrottleConfig {
+        exempt_loopback: false,
+        ..ThrottleConfig::default()
+    };
+    let a = node(&["alpha"], |c| c.inbound_throttle(throttle)).await;
+    let addr = enode(&a).tcp_addr();
+    let (_first, verdict) = join(addr, a.key.id(), &NodeKey::random(), &["alpha"]).await;
+    assert_eq!(verdict, None, "the first attempt gets in");
+    // A second attempt from the same IP within 30 s is dropped before the
+    // handshake: no ack ever comes.
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let second = timeout(
+        WAIT,
+        RlpxStream::connect(tcp, &NodeKey::random(), a.key.id()),
+    )
+    .await;
+    assert!(second.expect("refused at once, not left hanging").is_err());
+    assert_eq!(a.server.peer_count().await, 1);
+    a.server.stop().await;
+}

@@ -31,6 +31,17 @@
 //! frame_read_timeout = "30s"
 //! frame_write_timeout = "20s"
 //! ping_interval = "15s"
+//! enable_msg_events = false
+//!
+//! [inbound_throttle]                # one inbound attempt per IP per window
+//! window = "30s"
+//! exempt_loopback = true
+//! exempt_lan = true
+//!
+//! [subnet_limits]                   # live connections per IPv4 /24 and IPv6 /64
+//! max_per_ipv4_24 = 5
+//! max_per_ipv6_64 = 5
+//! exempt_loopback = true
 //! ```
 
 use std::fmt;
@@ -46,6 +57,8 @@ use serde::{Deserialize, Deserializer};
 use crate::enode::Enode;
 use crate::identity::{IdentityError, NodeKey};
 use crate::keyfile::{self, KeyFileError};
+use crate::layers::filter::SubnetLimits;
+use crate::layers::throttle::ThrottleConfig;
 
 /// The default TCP (RLPx) and UDP (discovery) port, 30303: the port of
 /// go-ethereum's default `ListenAddr` (`node/defaults.go`, `":30303"`).
@@ -217,6 +230,12 @@ pub struct Config {
     /// capability message sent or received (go-ethereum's
     /// `EnableMsgEvents`). Off by default: it costs an event per message.
     pub enable_msg_events: bool,
+    /// The server's inbound throttle: one attempt per IP per 30 s, loopback
+    /// and LAN exempt, as go-ethereum. A `[inbound_throttle]` table in TOML.
+    pub inbound_throttle: ThrottleConfig,
+    /// Live connections allowed per IPv4 /24 and IPv6 /64. A `[subnet_limits]`
+    /// table in TOML.
+    pub subnet_limits: SubnetLimits,
 }
 
 impl Default for Config {
@@ -239,6 +258,8 @@ impl Default for Config {
             frame_write_timeout: DEFAULT_FRAME_WRITE_TIMEOUT,
             ping_interval: DEFAULT_PING_INTERVAL,
             enable_msg_events: false,
+            inbound_throttle: ThrottleConfig::default(),
+            subnet_limits: SubnetLimits::default(),
         }
     }
 }
@@ -498,6 +519,18 @@ impl ConfigBuilder {
         self
     }
 
+    /// Sets the inbound throttle.
+    pub fn inbound_throttle(mut self, throttle: ThrottleConfig) -> Self {
+        self.config.inbound_throttle = throttle;
+        self
+    }
+
+    /// Sets the per-subnet connection limits.
+    pub fn subnet_limits(mut self, limits: SubnetLimits) -> Self {
+        self.config.subnet_limits = limits;
+        self
+    }
+
     /// Checks the settings and returns the configuration.
     ///
     /// A `dial_ratio` or `max_pending_peers` of 0 is replaced by its default,
@@ -583,6 +616,10 @@ pub struct ConfigFile {
     pub ping_interval: Option<Duration>,
     /// See [`Config::enable_msg_events`].
     pub enable_msg_events: Option<bool>,
+    /// See [`Config::inbound_throttle`].
+    pub inbound_throttle: Option<ThrottleConfig>,
+    /// See [`Config::subnet_limits`].
+    pub subnet_limits: Option<SubnetLimits>,
 }
 
 impl fmt::Debug for ConfigFile {
@@ -610,6 +647,8 @@ impl fmt::Debug for ConfigFile {
             .field("frame_write_timeout", &self.frame_write_timeout)
             .field("ping_interval", &self.ping_interval)
             .field("enable_msg_events", &self.enable_msg_events)
+            .field("inbound_throttle", &self.inbound_throttle)
+            .field("subnet_limits", &self.subnet_limits)
             .finish()
     }
 }
@@ -676,6 +715,12 @@ impl ConfigFile {
         }
         if let Some(enabled) = self.enable_msg_events {
             builder = builder.enable_msg_events(enabled);
+        }
+        if let Some(throttle) = self.inbound_throttle {
+            builder = builder.inbound_throttle(throttle);
+        }
+        if let Some(limits) = self.subnet_limits {
+            builder = builder.subnet_limits(limits);
         }
         builder.build()
     }
@@ -962,6 +1007,14 @@ handshake_timeout = "1500ms"
 frame_read_timeout = "1m"
 frame_write_timeout = "10s"
 ping_interval = "1m 30s"
+enable_msg_events = true
+
+[inbound_throttle]
+window = "10s"
+exempt_lan = false
+
+[subnet_limits]
+max_per_ipv4_24 = 2
 "#,
             key = hex_secret(&key),
         );
@@ -982,6 +1035,18 @@ ping_interval = "1m 30s"
             ]
         );
         assert!(config.no_dial);
+        assert!(config.enable_msg_events);
+        assert_eq!(config.inbound_throttle.window, Duration::from_secs(10));
+        assert!(!config.inbound_throttle.exempt_lan);
+        assert!(
+            config.inbound_throttle.exempt_loopback,
+            "unset keys keep defaults"
+        );
+        assert_eq!(config.subnet_limits.max_per_ipv4_24, 2);
+        assert_eq!(
+            config.subnet_limits.max_per_ipv6_64,
+            SubnetLimits::default().max_per_ipv6_64
+        );
         assert_eq!(config.bootnodes, vec![b]);
         assert_eq!(config.dial_timeout, Duration::from_secs(2));
         assert_eq!(config.handshake_timeout, Duration::from_millis(1500));

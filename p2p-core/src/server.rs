@@ -30,8 +30,8 @@ use crate::config::{Config, ConfigError};
 use crate::dial::{DialConfig, DialScheduler};
 use crate::enode::Enode;
 use crate::identity::PeerId;
-use crate::layers::filter::{NetRestrict, PeerFilterConfig, PeerFilterLayer, SubnetLimits};
-use crate::layers::throttle::{InboundThrottleLayer, ThrottleConfig};
+use crate::layers::filter::{NetRestrict, PeerFilterConfig, PeerFilterLayer};
+use crate::layers::throttle::InboundThrottleLayer;
 use crate::network::{NetListener, Network, TcpNetwork};
 use crate::peer::{PeerEvent, PeerInfo};
 use crate::protocol::Protocol;
@@ -166,9 +166,8 @@ impl Server {
     /// wrapped in whatever layers you like).
     ///
     /// Around `transport` the server always puts the peer filter (the
-    /// config's netrestrict, and [`SubnetLimits::default`] per subnet), the
-    /// inbound throttle ([`ThrottleConfig::default`]) and a concurrency limit
-    /// of `max_pending_peers` handshakes.
+    /// config's netrestrict and subnet limits), the inbound throttle (the
+    /// config's) and a concurrency limit of `max_pending_peers` handshakes.
     ///
     /// Fails when the config has no private key or the listen address cannot
     /// be bound.
@@ -286,9 +285,9 @@ impl Server {
         let transport = tower::ServiceBuilder::new()
             .layer(PeerFilterLayer::new(PeerFilterConfig {
                 netrestrict: NetRestrict::new(config.net_restrict.iter().copied()),
-                subnets: SubnetLimits::default(),
+                subnets: config.subnet_limits,
             }))
-            .layer(InboundThrottleLayer::new(ThrottleConfig::default()))
+            .layer(InboundThrottleLayer::new(config.inbound_throttle))
             .layer(ConcurrencyLimitLayer::new(config.max_pending_peers.max(1)))
             .service(transport);
         let session = session_layer.layer(SessionService::new(SessionConfig {
