@@ -29,6 +29,7 @@ pub mod msgpipe;
 pub mod network;
 pub mod peer;
 pub mod protocol;
+pub mod record;
 pub mod server;
 pub mod service;
 pub mod session;
