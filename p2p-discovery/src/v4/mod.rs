@@ -1,0 +1,3 @@
+//! Node discovery protocol v4 (`discv4.md` in the devp2p specifications).
+
+pub mod wire;
