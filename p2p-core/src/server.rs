@@ -308,7 +308,6 @@ impl Server {
             transport,
             peers: HashMap::new(),
             dial,
-            dialing: HashSet::new(),
             events: events.clone(),
             tasks: JoinSet::new(),
             commands: command_rx,
@@ -439,8 +438,6 @@ struct Supervisor<N, T, S> {
     peers: HashMap<PeerId, PeerEntry>,
     trusted: HashSet<PeerId>,
     dial: DialScheduler,
-    /// Outbound connections in progress, so a dial and its checkpoint agree.
-    dialing: HashSet<PeerId>,
     events: broadcast::Sender<PeerEvent>,
     tasks: JoinSet<()>,
     commands: mpsc::Receiver<Command>,
@@ -525,7 +522,6 @@ impl<N: Network, T, S> Supervisor<N, T, S> {
                 }
             }
             Command::DialDone(id, admitted) => {
-                self.dialing.remove(&id);
                 self.dial.dial_finished(&id, admitted, now);
             }
             Command::AddPeer(node) => {
@@ -646,7 +642,6 @@ impl<N: Network, T, S> Supervisor<N, T, S> {
                 self.dial.dial_finished(&node.id, false, Instant::now());
                 continue;
             }
-            self.dialing.insert(node.id);
             let shared = self.shared.clone();
             let transport = self.transport.clone();
             let session = self.session.clone();
