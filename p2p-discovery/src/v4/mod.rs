@@ -1,3 +1,4 @@
 //! Node discovery protocol v4 (`discv4.md` in the devp2p specifications).
 
+pub mod table;
 pub mod wire;
