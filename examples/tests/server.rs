@@ -8,7 +8,10 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use p2p_core::base::{Hello, BASE_PROTOCOL_VERSION, DISCONNECT, PING};
 use p2p_core::config::Config;
+use p2p_core::network::{Network, TcpNetwork};
 use p2p_core::protocol::{CapabilityConn, Protocol, ProtocolFuture};
+use p2p_core::server::Session;
+use p2p_core::session::SessionService;
 use p2p_core::{
     exchange_hello, Capability, DisconnectReason, Enode, Msg, NodeKey, Peer, PeerEvent, Server,
 };
@@ -16,6 +19,7 @@ use p2p_rlpx::{RlpxStream, RlpxTransport};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::timeout;
+use tower::layer::util::Identity;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -61,6 +65,22 @@ async fn node(
     caps: &[&'static str],
     configure: impl FnOnce(p2p_core::config::ConfigBuilder) -> p2p_core::config::ConfigBuilder,
 ) -> Node {
+    node_with(TcpNetwork, caps, configure, Identity::new()).await
+}
+
+/// A server on `network` offering a [`Greeter`] per name in `caps`, its
+/// sessions run through `session_layer`.
+async fn node_with<N, L>(
+    network: N,
+    caps: &[&'static str],
+    configure: impl FnOnce(p2p_core::config::ConfigBuilder) -> p2p_core::config::ConfigBuilder,
+    session_layer: L,
+) -> Node
+where
+    N: Network,
+    L: tower::Layer<SessionService>,
+    L::Service: Session<RlpxStream<N::Io>>,
+{
     let key = NodeKey::random();
     let (seen_tx, seen) = mpsc::unbounded_channel();
     let protocols: Vec<Arc<dyn Protocol>> = caps
@@ -80,7 +100,9 @@ async fn node(
     .build()
     .unwrap();
     let transport = RlpxTransport::new(Arc::new(key.clone()));
-    let server = Server::start(config, protocols, transport).await.unwrap();
+    let server = Server::start_with(network, config, protocols, transport, session_layer)
+        .await
+        .unwrap();
     let events = server.subscribe_events();
     Node {
         server,
@@ -318,28 +340,7 @@ async fn ten_servers_on_an_in_memory_network_form_a_ring() {
     let network = p2p_core::network::MemNetwork::new();
     let mut nodes = Vec::new();
     for _ in 0..10 {
-        let key = NodeKey::random();
-        let (seen_tx, seen) = mpsc::unbounded_channel();
-        let protocol: Arc<dyn Protocol> = Arc::new(Greeter {
-            name: "alpha",
-            seen: seen_tx,
-        });
-        let config = Config::builder()
-            .private_key(key.clone())
-            .listen_addr("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())
-            .build()
-            .unwrap();
-        let transport = RlpxTransport::new(Arc::new(key.clone()));
-        let server = Server::start_on(network.clone(), config, vec![protocol], transport)
-            .await
-            .unwrap();
-        let events = server.subscribe_events();
-        nodes.push(Node {
-            server,
-            key,
-            seen,
-            events,
-        });
+        nodes.push(node_with(network.clone(), &["alpha"], |c| c, Identity::new()).await);
     }
     // Each dials the next: every node ends up with its two neighbours.
     for i in 0..nodes.len() {
@@ -429,27 +430,8 @@ async fn a_session_layer_sees_every_peer_session() {
         let _ = ends_tx.send(end.clone());
         end
     });
-    let key = NodeKey::random();
-    let (seen_tx, _seen) = mpsc::unbounded_channel();
-    let protocol: Arc<dyn Protocol> = Arc::new(Greeter {
-        name: "alpha",
-        seen: seen_tx,
-    });
-    let config = Config::builder()
-        .private_key(key.clone())
-        .listen_addr("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())
-        .build()
-        .unwrap();
-    let server = Server::start_with(
-        p2p_core::network::TcpNetwork,
-        config,
-        vec![protocol],
-        RlpxTransport::new(Arc::new(key.clone())),
-        layer,
-    )
-    .await
-    .unwrap();
-    let mut events = server.subscribe_events();
+    let a = node_with(TcpNetwork, &["alpha"], |c| c, layer).await;
+    let (server, mut events) = (a.server, a.events);
     let b = node(&["alpha"], |c| c).await;
     server.add_peer(enode(&b)).await;
     assert!(matches!(
