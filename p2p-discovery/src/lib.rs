@@ -2,4 +2,5 @@
 #![warn(missing_docs)]
 
 pub mod dns;
+pub mod nodedb;
 pub mod v4;
