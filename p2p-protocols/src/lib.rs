@@ -1,1 +1,4 @@
 //! Capability plugins for devp2p: `eth`, `snap` and a demo capability.
+#![warn(missing_docs)]
+
+pub mod forkid;
