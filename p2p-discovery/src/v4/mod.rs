@@ -1,4 +1,5 @@
 //! Node discovery protocol v4 (`discv4.md` in the devp2p specifications).
 
+pub mod service;
 pub mod table;
 pub mod wire;
