@@ -307,6 +307,7 @@ impl Server {
             shared,
             transport,
             peers: HashMap::new(),
+            counts: PeerCounts::default(),
             dial,
             events: events.clone(),
             tasks: JoinSet::new(),
@@ -421,6 +422,41 @@ struct Shared {
     closing: watch::Receiver<bool>,
 }
 
+/// Peers by direction, kept as the peer set changes so that neither the
+/// checkpoint nor the metrics scan the peer set.
+#[derive(Default)]
+struct PeerCounts {
+    /// All peers, by direction: `[inbound, outbound]`.
+    all: [usize; 2],
+    /// Peers that are not trusted, by direction: what the limits count.
+    untrusted: [usize; 2],
+}
+
+impl PeerCounts {
+    fn slot(direction: Direction) -> usize {
+        match direction {
+            Direction::Inbound => 0,
+            Direction::Outbound => 1,
+        }
+    }
+
+    fn add(&mut self, info: &PeerInfo) {
+        let slot = Self::slot(info.direction);
+        self.all[slot] += 1;
+        if !info.trusted {
+            self.untrusted[slot] += 1;
+        }
+    }
+
+    fn remove(&mut self, info: &PeerInfo) {
+        let slot = Self::slot(info.direction);
+        self.all[slot] -= 1;
+        if !info.trusted {
+            self.untrusted[slot] -= 1;
+        }
+    }
+}
+
 struct PeerEntry {
     info: Arc<PeerInfo>,
     stop: Option<oneshot::Sender<DisconnectReason>>,
@@ -436,6 +472,7 @@ struct Supervisor<N, T, S> {
     shared: Arc<Shared>,
     transport: T,
     peers: HashMap<PeerId, PeerEntry>,
+    counts: PeerCounts,
     trusted: HashSet<PeerId>,
     dial: DialScheduler,
     events: broadcast::Sender<PeerEvent>,
@@ -510,7 +547,7 @@ impl<N: Network, T, S> Supervisor<N, T, S> {
                 let _ = reply.send(verdict);
             }
             Command::Ended(id, end) => {
-                if self.peers.remove(&id).is_some() {
+                if self.remove_peer(&id) {
                     self.dial.peer_removed(&id, now);
                     self.record_peers();
                     info!(%id, reason = %end.reason, by_remote = end.by_remote, "peer dropped");
@@ -584,6 +621,7 @@ impl<N: Network, T, S> Supervisor<N, T, S> {
         }
         let info = Arc::new(info);
         let (stop_tx, stop) = oneshot::channel();
+        self.counts.add(&info);
         self.peers.insert(
             info.id,
             PeerEntry {
@@ -598,32 +636,27 @@ impl<N: Network, T, S> Supervisor<N, T, S> {
         Ok(Admission { info, stop })
     }
 
+    /// Forgets a peer; false if it was not in the set.
+    fn remove_peer(&mut self, id: &PeerId) -> bool {
+        match self.peers.remove(id) {
+            Some(entry) => {
+                self.counts.remove(&entry.info);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Publishes the peer counts by direction (a no-op without a metrics
     /// recorder).
     fn record_peers(&self) {
-        let inbound = self
-            .peers
-            .values()
-            .filter(|p| p.info.direction == Direction::Inbound)
-            .count();
-        crate::layers::metrics::record_peers(
-            &self.metrics_instance,
-            inbound,
-            self.peers.len() - inbound,
-        );
+        let [inbound, outbound] = self.counts.all;
+        crate::layers::metrics::record_peers(&self.metrics_instance, inbound, outbound);
     }
 
+    /// Untrusted peers by direction: what the limits count.
     fn counts(&self) -> (usize, usize) {
-        let inbound = self
-            .peers
-            .values()
-            .filter(|p| p.info.direction == Direction::Inbound && !p.info.trusted)
-            .count();
-        let outbound = self
-            .peers
-            .values()
-            .filter(|p| p.info.direction == Direction::Outbound && !p.info.trusted)
-            .count();
+        let [inbound, outbound] = self.counts.untrusted;
         (inbound, outbound)
     }
 
@@ -720,7 +753,7 @@ impl<N: Network, T, S> Supervisor<N, T, S> {
             Command::Checkpoint(_, reply) => {
                 let _ = reply.send(Err(DisconnectReason::ClientQuitting));
             }
-            Command::Ended(id, end) if self.peers.remove(&id).is_some() => {
+            Command::Ended(id, end) if self.remove_peer(&id) => {
                 self.record_peers();
                 let _ = self.events.send(PeerEvent::Dropped {
                     id,
