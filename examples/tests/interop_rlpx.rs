@@ -91,17 +91,7 @@ async fn ping_both_ways(js: &mut JsPeer, conn: &mut RlpxStream<TcpStream>) {
 #[tokio::test]
 async fn we_dial_ethereumjs() {
     let js_key = NodeKey::random();
-    let mut js = JsPeer::spawn(&[
-        "--key",
-        &hex::encode(js_key.secret_bytes()),
-        "--listen",
-        "0",
-        "--cap",
-        "demo/1",
-    ]);
-    let listening = js.expect("listening").await;
-    assert_eq!(listening["id"], js_key.id().to_string());
-    let port = listening["port"].as_u64().unwrap() as u16;
+    let (mut js, port) = JsPeer::listening(&js_key).await;
 
     let key = NodeKey::random();
     let addr = format!("127.0.0.1:{port}").parse().unwrap();
@@ -145,15 +135,7 @@ async fn ethereumjs_dials_us() {
     let enode = format!("enode://{}@127.0.0.1:{}", key.id(), addr.port());
 
     let js_key = NodeKey::random();
-    let mut js = JsPeer::spawn(&[
-        "--key",
-        &hex::encode(js_key.secret_bytes()),
-        "--dial",
-        &enode,
-        "--cap",
-        "demo/1",
-    ]);
-    js.expect("listening").await;
+    let mut js = JsPeer::dialing(&js_key, &enode).await;
 
     let (tcp, remote) = timeout(WAIT, listener.accept()).await.unwrap().unwrap();
     let mut transport = RlpxTransport::new(Arc::new(key.clone()));

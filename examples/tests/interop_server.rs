@@ -194,15 +194,7 @@ async fn ethereumjs_dials_our_server_and_talks_demo() {
     let enode = ours.server.local_enode().expect("listening");
 
     let js_key = NodeKey::random();
-    let mut js = JsPeer::spawn(&[
-        "--key",
-        &hex::encode(js_key.secret_bytes()),
-        "--dial",
-        &enode.to_string(),
-        "--cap",
-        "demo/1",
-    ]);
-    assert_eq!(js.expect("listening").await["id"], js_key.id().to_string());
+    let mut js = JsPeer::dialing(&js_key, &enode.to_string()).await;
 
     let info = expect_added(&mut ours).await;
     let js_hello = js.expect("hello").await;
@@ -236,17 +228,7 @@ async fn ethereumjs_dials_our_server_and_talks_demo() {
 #[tokio::test]
 async fn our_server_dials_ethereumjs_and_talks_demo() {
     let js_key = NodeKey::random();
-    let mut js = JsPeer::spawn(&[
-        "--key",
-        &hex::encode(js_key.secret_bytes()),
-        "--listen",
-        "0",
-        "--cap",
-        "demo/1",
-    ]);
-    let listening = js.expect("listening").await;
-    assert_eq!(listening["id"], js_key.id().to_string());
-    let port = listening["port"].as_u64().unwrap() as u16;
+    let (mut js, port) = JsPeer::listening(&js_key).await;
 
     let mut ours = node().await;
     ours.server

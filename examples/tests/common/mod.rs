@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use p2p_core::NodeKey;
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
@@ -31,6 +32,32 @@ pub struct JsPeer {
 }
 
 impl JsPeer {
+    /// A peer with `key` offering the `demo/1` capability, listening on a free
+    /// loopback port; returns it with that port, having checked it reports
+    /// the identity of `key`.
+    pub async fn listening(key: &NodeKey) -> (Self, u16) {
+        let mut js = Self::with_key(key, &["--listen", "0"]);
+        let listening = js.expect("listening").await;
+        assert_eq!(listening["id"], key.id().to_string());
+        let port = listening["port"].as_u64().expect("a port") as u16;
+        (js, port)
+    }
+
+    /// A peer with `key` offering `demo/1` that dials `enode`; returns once it
+    /// has started, having checked it reports the identity of `key`.
+    pub async fn dialing(key: &NodeKey, enode: &str) -> Self {
+        let mut js = Self::with_key(key, &["--dial", enode]);
+        assert_eq!(js.expect("listening").await["id"], key.id().to_string());
+        js
+    }
+
+    fn with_key(key: &NodeKey, args: &[&str]) -> Self {
+        let secret = hex::encode(key.secret_bytes());
+        let mut all = vec!["--key", secret.as_str(), "--cap", "demo/1"];
+        all.extend_from_slice(args);
+        Self::spawn(&all)
+    }
+
     pub fn spawn(args: &[&str]) -> Self {
         let dir = harness_dir();
         assert!(
