@@ -2,5 +2,8 @@
 #![warn(missing_docs)]
 
 pub mod dns;
+pub mod netutil;
 pub mod nodedb;
+pub mod socket;
+pub mod testing;
 pub mod v4;

@@ -90,6 +90,19 @@ pub struct StoredNode {
     stored_at: u64,
 }
 
+/// What discovery observed of one node, for [`NodeDb::store_observations`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Observation {
+    /// The node's identity and current endpoint.
+    pub enode: Enode,
+    /// When we last pinged it, if we did.
+    pub last_ping: Option<SystemTime>,
+    /// When it last answered our ping, if it did.
+    pub last_pong: Option<SystemTime>,
+    /// Find-node requests to it that failed in a row.
+    pub find_fails: u32,
+}
+
 impl StoredNode {
     fn node_id(&self) -> NodeId {
         self.enode.id.node_id()
@@ -255,6 +268,46 @@ impl NodeDb {
             Some(node)
         })
         .map(|_| ())
+    }
+
+    /// Stores what discovery observed of many nodes in one transaction (one
+    /// disk sync instead of one per node): each node's endpoint, and its
+    /// ping and pong times and find-node failures where given. Existing
+    /// entries keep their record, and their times where an observation has
+    /// none.
+    pub fn store_observations(&self, observations: &[Observation]) -> Result<(), NodeDbError> {
+        if observations.is_empty() {
+            return Ok(());
+        }
+        let now = unix_secs(SystemTime::now());
+        let tx = self.db.begin_write().map_err(db_err)?;
+        {
+            let mut table = tx.open_table(NODES).map_err(db_err)?;
+            for obs in observations {
+                let id = obs.enode.id.node_id();
+                let key = id.as_bytes().as_slice();
+                let old = table
+                    .get(key)
+                    .map_err(db_err)?
+                    .and_then(|v| decode_logged(key, v.value()));
+                let mut node = old.unwrap_or(StoredNode {
+                    enode: obs.enode,
+                    record: None,
+                    last_ping: None,
+                    last_pong: None,
+                    find_fails: 0,
+                    stored_at: now,
+                });
+                node.enode = obs.enode;
+                node.last_ping = obs.last_ping.or(node.last_ping);
+                node.last_pong = obs.last_pong.or(node.last_pong);
+                node.find_fails = obs.find_fails;
+                table
+                    .insert(key, node.encode().as_slice())
+                    .map_err(db_err)?;
+            }
+        }
+        tx.commit().map_err(db_err)
     }
 
     /// The entry of node `id`, if stored and readable.

@@ -1,9 +1,13 @@
-//! The discovery v4 UDP endpoint: answers Ping, FindNode and ENRRequest and
-//! bonds with other nodes (the "endpoint proof" of `discv4.md`).
+//! The discovery v4 service: the UDP endpoint that answers and bonds, the
+//! requests we send (Ping, FindNode, ENRRequest) matched to their replies,
+//! iterative lookups, and the upkeep of the table (bootnodes, revalidation,
+//! refresh, the node database).
 //!
 //! One task owns the socket, the routing [`Table`] and the bond state; the
-//! [`Discv4`] handle talks to it over an mpsc channel with oneshot replies, so
-//! nothing is shared and nothing needs a lock.
+//! [`Discv4Handle`] talks to it over an mpsc channel with oneshot replies, so
+//! nothing is shared and nothing needs a lock. Lookups and upkeep run outside
+//! that task, as clients of the handle: a lookup waiting for answers never
+//! holds up packet processing.
 //!
 //! Bonding follows go-ethereum (`p2p/discover/v4_udp.go`):
 //!
@@ -15,38 +19,66 @@
 //!   sender an endpoint proof and a verified place in the table;
 //! * FindNode and ENRRequest are answered only for senders with an endpoint
 //!   proof younger than [`Discv4Config::bond_expiration`]: answering spoofed
-//!   source addresses would make us a traffic amplifier.
+//!   source addresses would make us a traffic amplifier;
+//! * before we send a FindNode, we make sure the other side will answer it:
+//!   unless it pinged us recently, we ping it and wait for its ping-back,
+//!   whose Pong gives it our endpoint proof.
 //!
-//! Lookups, revalidation and the node database are not part of this module
-//! yet; unsolicited Neighbors and ENRResponse packets are dropped.
+//! Replies are matched to requests: a Pong by the hash of our Ping and its
+//! signer, Neighbors by sender id and IP to an outstanding FindNode, an
+//! ENRResponse by the hash of our ENRRequest and its signer. Anything else is
+//! unsolicited and dropped.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::ops::Deref;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use p2p_core::record::{self, LocalRecord};
-use p2p_core::{NodeId, NodeKey, PeerId};
+use futures::stream::{FuturesUnordered, Stream, StreamExt};
+use p2p_core::record::{self, LocalRecord, NodeRecord};
+use p2p_core::{Enode, NodeId, NodeKey, PeerId};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tracing::{debug, trace};
+use tracing::{debug, trace, warn};
 
-use super::table::{Table, BUCKET_SIZE};
+use super::lookup::Lookup;
+use super::table::{Node, Revalidation, Table, BUCKET_SIZE};
 use super::wire::{
-    self, Endpoint, EnrResponse, NodeRecordV4, Packet, Ping, Pong, MAX_PACKET_SIZE, PING_VERSION,
+    self, Endpoint, EnrRequest, EnrResponse, FindNode, NodeRecordV4, Packet, Ping, Pong,
+    MAX_NEIGHBORS, MAX_PACKET_SIZE, PING_VERSION,
 };
+use crate::netutil::check_relay_ip;
+use crate::nodedb::{NodeDb, Observation};
+use crate::socket::DatagramSocket;
 
 /// How long sent packets stay valid, in seconds (go-ethereum's `expiration`).
 const PACKET_EXPIRATION_SECS: u64 = 20;
+/// Find-node failures in a row after which a node leaves the table
+/// (go-ethereum's `maxFindnodeFailures`).
+const MAX_FIND_NODE_FAILURES: u32 = 5;
+/// Most nodes the database seeds the table with at startup
+/// (go-ethereum's `seedCount`).
+const SEED_COUNT: usize = 30;
+/// Oldest last pong for a database node to seed the table
+/// (go-ethereum's `seedMaxAge`).
+const SEED_MAX_AGE: Duration = Duration::from_secs(5 * 24 * 60 * 60);
+/// Lowest UDP port a relayed node may use: below it live well-known
+/// services that discovery must not be used to send datagrams to.
+const MIN_RELAYED_PORT: u16 = 1025;
 
-/// Settings of a [`Discv4`] endpoint.
+/// Settings of a [`Discv4`] service.
 #[derive(Debug, Clone)]
 pub struct Discv4Config {
     /// How long to wait for the Pong answering one of our pings.
     /// go-ethereum's `respTimeout` is 500 ms.
     pub ping_timeout: Duration,
+    /// How long to wait for the Neighbors answering a FindNode, and for an
+    /// ENRResponse.
+    pub request_timeout: Duration,
     /// How long a Pong from a node counts as its endpoint proof.
     /// go-ethereum's `bondExpiration` is 24 h in the code, 12 h in
     /// `discv4.md`; the shorter one is the safe choice.
@@ -54,18 +86,50 @@ pub struct Discv4Config {
     /// The TCP (RLPx) port we advertise in Pings and in our record;
     /// 0 if we do not accept connections.
     pub tcp_port: u16,
+    /// The IP address we advertise; `None` advertises the socket's address.
+    pub advertised_ip: Option<IpAddr>,
     /// The sequence number our node record starts at (keep the last one
-    /// across restarts so that it keeps rising).
+    /// across restarts so that it keeps rising). With a node database the
+    /// higher of this and the stored one plus one is used.
     pub enr_seq: u64,
+    /// Nodes to start from, and to fall back to when the table empties.
+    pub bootnodes: Vec<NodeRecordV4>,
+    /// How often a lookup asks a node in all before giving up on it. One
+    /// lost datagram should not cost a lookup its best node, so the default
+    /// is 2.
+    pub lookup_attempts: u32,
+    /// The mean time between liveness checks of table entries (each check
+    /// pings one entry). 0 turns revalidation off.
+    pub revalidate_interval: Duration,
+    /// How long after its last check an entry becomes due for another
+    /// ([`super::table::MIN_REVALIDATION_AGE`] by default).
+    pub revalidate_min_age: Duration,
+    /// How often the table is refreshed by lookups for our own id and three
+    /// random ids (go-ethereum: 30 minutes). 0 turns periodic refresh off;
+    /// the refresh at startup still happens.
+    pub refresh_interval: Duration,
+    /// Where nodes are kept across restarts. `None` keeps nothing.
+    pub node_db: Option<Arc<NodeDb>>,
+    /// How often the table's nodes are written to the node database.
+    pub db_flush_interval: Duration,
 }
 
 impl Default for Discv4Config {
     fn default() -> Self {
         Discv4Config {
             ping_timeout: Duration::from_millis(500),
+            request_timeout: Duration::from_millis(500),
             bond_expiration: Duration::from_secs(12 * 60 * 60),
             tcp_port: 0,
+            advertised_ip: None,
             enr_seq: 1,
+            bootnodes: Vec::new(),
+            lookup_attempts: 2,
+            revalidate_interval: Duration::from_secs(10),
+            revalidate_min_age: super::table::MIN_REVALIDATION_AGE,
+            refresh_interval: Duration::from_secs(30 * 60),
+            node_db: None,
+            db_flush_interval: Duration::from_secs(5 * 60),
         }
     }
 }
@@ -85,6 +149,12 @@ pub enum Discv4Error {
     /// The node did not answer in time.
     #[error("request timed out")]
     Timeout,
+    /// The node answered with a record that is not its own or not valid.
+    #[error("invalid record in ENRResponse: {0}")]
+    InvalidRecord(String),
+    /// The node database failed.
+    #[error(transparent)]
+    Db(#[from] crate::nodedb::NodeDbError),
     /// The service has shut down.
     #[error("discovery service is shut down")]
     Closed,
@@ -103,82 +173,240 @@ pub struct PongInfo {
     pub enr_seq: Option<u64>,
 }
 
-type PingReply = oneshot::Sender<Result<PongInfo, Discv4Error>>;
+type Reply<T> = oneshot::Sender<Result<T, Discv4Error>>;
 
 /// Requests from the handle to the task.
 enum Command {
     Ping {
         node: NodeRecordV4,
-        reply: PingReply,
+        reply: Reply<PongInfo>,
     },
+    FindNode {
+        node: NodeRecordV4,
+        target: PeerId,
+        reply: Reply<Vec<NodeRecordV4>>,
+    },
+    RequestEnr {
+        node: NodeRecordV4,
+        reply: Reply<NodeRecord>,
+    },
+    /// Answers `true` once the node has pinged us within the bond
+    /// expiration (at once if it already has), `false` if no Ping comes
+    /// within the ping timeout.
+    AwaitPingFrom {
+        id: NodeId,
+        reply: oneshot::Sender<bool>,
+    },
+    PingedUsRecently {
+        id: NodeId,
+        reply: oneshot::Sender<bool>,
+    },
+    /// The outcome of a FindNode a lookup sent: failures are counted (and
+    /// the bond forgotten, so that the next request re-bonds), found nodes
+    /// are added to the table as seen.
+    TrackFindNode {
+        node: NodeRecordV4,
+        ok: bool,
+        found: Vec<NodeRecordV4>,
+    },
+    AddSeen(Vec<NodeRecordV4>),
     TableLen(oneshot::Sender<usize>),
     Closest {
         target: NodeId,
         n: usize,
         reply: oneshot::Sender<Vec<NodeRecordV4>>,
     },
+    NodeToRevalidate {
+        random: u64,
+        reply: oneshot::Sender<Option<Node>>,
+    },
+    Revalidated {
+        id: NodeId,
+        ok: bool,
+        reply: oneshot::Sender<Revalidation>,
+    },
+    Snapshot(oneshot::Sender<Vec<Observation>>),
     Shutdown,
 }
 
-/// A running discovery v4 endpoint. Dropping the handle also stops the task
-/// (its command channel closes); [`Discv4::shutdown`] additionally waits
-/// for it to finish.
+/// A running discovery v4 service. Dropping it stops its tasks;
+/// [`Discv4::shutdown`] also saves the table to the node database and waits
+/// for the tasks to end. The methods are those of [`Discv4Handle`].
 pub struct Discv4 {
+    handle: Discv4Handle,
+    task: Option<JoinHandle<()>>,
+    upkeep: Option<JoinHandle<()>>,
+}
+
+/// A cheap, cloneable handle to a running [`Discv4`] service: what lookups,
+/// candidate streams and other tasks use. Its calls fail with
+/// [`Discv4Error::Closed`] once the service has stopped.
+#[derive(Clone)]
+pub struct Discv4Handle {
     commands: mpsc::Sender<Command>,
     local_addr: SocketAddr,
     local_id: PeerId,
-    task: JoinHandle<()>,
+    local_node_id: NodeId,
+    tcp_port: u16,
+    config: Arc<Discv4Config>,
 }
 
-impl std::fmt::Debug for Discv4 {
+impl std::fmt::Debug for Discv4Handle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Discv4")
+        f.debug_struct("Discv4Handle")
             .field("local_addr", &self.local_addr)
             .field("local_id", &self.local_id)
             .finish_non_exhaustive()
     }
 }
 
+impl std::fmt::Debug for Discv4 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discv4")
+            .field("handle", &self.handle)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deref for Discv4 {
+    type Target = Discv4Handle;
+
+    fn deref(&self) -> &Discv4Handle {
+        &self.handle
+    }
+}
+
+impl Drop for Discv4 {
+    fn drop(&mut self) {
+        for task in [self.task.take(), self.upkeep.take()].into_iter().flatten() {
+            task.abort();
+        }
+    }
+}
+
 impl Discv4 {
-    /// Binds a UDP socket at `addr` and starts the endpoint task. Must be
-    /// called inside a tokio runtime.
+    /// Binds a UDP socket at `addr` and starts the service. Must be called
+    /// inside a tokio runtime.
     pub async fn bind(
         key: NodeKey,
         addr: SocketAddr,
         config: Discv4Config,
     ) -> Result<Discv4, Discv4Error> {
         let socket = UdpSocket::bind(addr).await?;
+        Self::with_socket(key, socket, config).await
+    }
+
+    /// Starts the service on a socket the caller made (a wrapped one in
+    /// tests, or one configured beyond what [`Discv4::bind`] does).
+    pub async fn with_socket<S: DatagramSocket>(
+        key: NodeKey,
+        socket: S,
+        mut config: Discv4Config,
+    ) -> Result<Discv4, Discv4Error> {
         let local_addr = socket.local_addr()?;
         let local_id = key.id();
+        let mut seeds = Vec::new();
+        if let Some(db) = config.node_db.clone() {
+            let (stored_seq, stored) = tokio::task::spawn_blocking(move || {
+                let now = SystemTime::now();
+                db.expire(now)?;
+                Ok::<_, Discv4Error>((db.local_seq()?, db.seeds(SEED_COUNT, SEED_MAX_AGE, now)?))
+            })
+            .await
+            .map_err(|e| Discv4Error::Io(std::io::Error::other(e)))??;
+            if let Some(seq) = stored_seq {
+                config.enr_seq = config.enr_seq.max(seq + 1);
+            }
+            seeds = stored
+                .into_iter()
+                .map(|n| NodeRecordV4 {
+                    endpoint: Endpoint::new(n.enode.ip, n.enode.udp, n.enode.tcp),
+                    id: n.enode.id,
+                })
+                .collect();
+        }
+        let ip = config.advertised_ip.unwrap_or(local_addr.ip());
         let advertised = record::Endpoint {
-            ip: Some(local_addr.ip()),
+            ip: (!ip.is_unspecified()).then_some(ip),
             tcp: (config.tcp_port != 0).then_some(config.tcp_port),
             udp: Some(local_addr.port()),
         };
         let local_record = LocalRecord::new(key.clone(), advertised, config.enr_seq)
             .map_err(|e| Discv4Error::Record(e.to_string()))?;
+        if let Some(db) = config.node_db.clone() {
+            let seq = local_record.seq();
+            tokio::task::spawn_blocking(move || db.set_local_seq(seq))
+                .await
+                .map_err(|e| Discv4Error::Io(std::io::Error::other(e)))??;
+        }
         let record_rlp = record_rlp(&local_record)?;
-        let (commands, rx) = mpsc::channel(64);
+        let (commands, rx) = mpsc::channel(256);
+        let now = Instant::now();
+        let mut table = Table::new(local_id.node_id());
+        table.set_min_revalidation_age(config.revalidate_min_age);
+        for seed in seeds.iter().chain(&config.bootnodes) {
+            table.add_seen(*seed, now.into_std());
+        }
+        let config = Arc::new(config);
         let state = State {
             socket,
             key,
-            local_endpoint: Endpoint::new(local_addr.ip(), local_addr.port(), config.tcp_port),
+            local_endpoint: Endpoint::new(ip, local_addr.port(), config.tcp_port),
             enr_seq: local_record.seq(),
             record_rlp,
-            table: Table::new(local_id.node_id()),
+            table,
             bonds: HashMap::new(),
-            pending: HashMap::new(),
-            config,
+            pings: HashMap::new(),
+            finds: HashMap::new(),
+            enr_requests: HashMap::new(),
+            ping_waiters: HashMap::new(),
+            config: config.clone(),
         };
         let task = tokio::spawn(state.run(rx));
-        Ok(Discv4 {
+        let handle = Discv4Handle {
             commands,
             local_addr,
             local_id,
-            task,
+            local_node_id: local_id.node_id(),
+            tcp_port: config.tcp_port,
+            config,
+        };
+        let upkeep = tokio::spawn(upkeep(handle.clone()));
+        Ok(Discv4 {
+            handle,
+            task: Some(task),
+            upkeep: Some(upkeep),
         })
     }
 
+    /// A handle to the service, for other tasks.
+    pub fn handle(&self) -> Discv4Handle {
+        self.handle.clone()
+    }
+
+    /// Saves the table to the node database (if there is one), stops the
+    /// tasks and waits until they have ended (the socket is closed and
+    /// pending requests fail with [`Discv4Error::Closed`]).
+    pub async fn shutdown(mut self) {
+        if let Some(upkeep) = self.upkeep.take() {
+            upkeep.abort();
+            let _ = upkeep.await;
+        }
+        if let Err(e) = self.handle.flush_to_db().await {
+            warn!(target: "discv4", "saving nodes at shutdown failed: {e}");
+        }
+        // If the task is already gone the send fails; awaiting it is still
+        // right.
+        let _ = self.handle.commands.send(Command::Shutdown).await;
+        if let Some(task) = self.task.take() {
+            if let Err(e) = task.await {
+                debug!(target: "discv4", "service task ended abnormally: {e}");
+            }
+        }
+    }
+}
+
+impl Discv4Handle {
     /// The address the socket is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
@@ -189,10 +417,10 @@ impl Discv4 {
         self.local_id
     }
 
-    /// Our UDP endpoint as a node record (for tests and bootnode lists).
+    /// Our endpoint as a discovery node (for tests and bootnode lists).
     pub fn local_node(&self) -> NodeRecordV4 {
         NodeRecordV4 {
-            endpoint: Endpoint::new(self.local_addr.ip(), self.local_addr.port(), 0),
+            endpoint: Endpoint::new(self.local_addr.ip(), self.local_addr.port(), self.tcp_port),
             id: self.local_id,
         }
     }
@@ -201,25 +429,206 @@ impl Discv4 {
     /// timeout. A Pong bonds the node: it gets an endpoint proof and is
     /// added to the table as verified.
     pub async fn ping(&self, node: NodeRecordV4) -> Result<PongInfo, Discv4Error> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Ping { node, reply }).await?;
-        // The task always answers by the deadline; a dropped sender means it
-        // ended.
-        rx.await.map_err(|_| Discv4Error::Closed)?
+        self.request(|reply| Command::Ping { node, reply }).await
     }
 
-    /// Establishes a bond with `node`: pings it and waits for the Pong.
-    /// The node then answers our FindNode once it has our Pong to its
-    /// ping-back, which happens concurrently.
-    pub async fn bond(&self, node: NodeRecordV4) -> Result<(), Discv4Error> {
-        self.ping(node).await.map(|_| ())
+    /// Establishes a bond with `node` in both directions, unless it pinged
+    /// us recently: pings it (which bonds it on our side) and waits for its
+    /// ping-back, whose Pong gives it our endpoint proof. Afterwards it
+    /// answers our FindNode.
+    ///
+    /// A bond takes four datagrams, so on a lossy path each step is retried:
+    /// up to [`Discv4Config::lookup_attempts`] pings, until one is answered
+    /// and followed by the node's ping-back (a node without our proof pings
+    /// back at every ping). Fails only if no ping was answered at all.
+    pub async fn ensure_bond(&self, node: NodeRecordV4) -> Result<(), Discv4Error> {
+        let id = node.id.node_id();
+        if self
+            .query(|reply| Command::PingedUsRecently { id, reply })
+            .await?
+        {
+            return Ok(());
+        }
+        let mut answered = false;
+        let mut last_error = Discv4Error::Timeout;
+        for _ in 0..self.config.lookup_attempts.max(1) {
+            match self.ping(node).await {
+                Ok(_) => answered = true,
+                Err(Discv4Error::Closed) => return Err(Discv4Error::Closed),
+                Err(e) => {
+                    last_error = e;
+                    continue;
+                }
+            }
+            if self
+                .query(|reply| Command::AwaitPingFrom { id, reply })
+                .await?
+            {
+                return Ok(());
+            }
+        }
+        // Answered but never pinged back: the node may hold our proof from
+        // before and simply not need to; a FindNode will tell.
+        if answered {
+            Ok(())
+        } else {
+            Err(last_error)
+        }
+    }
+
+    /// Asks `node` for its neighbours of `target`, bonding first if needed.
+    /// Returns the nodes it sent (at most [`BUCKET_SIZE`]), which are checked
+    /// for usable addresses but not contacted.
+    pub async fn find_node(
+        &self,
+        node: NodeRecordV4,
+        target: PeerId,
+    ) -> Result<Vec<NodeRecordV4>, Discv4Error> {
+        self.ensure_bond(node).await?;
+        self.request(|reply| Command::FindNode {
+            node,
+            target,
+            reply,
+        })
+        .await
+    }
+
+    /// Asks `node` for its signed record (EIP-868), bonding first if needed.
+    /// The record must be signed by the node's own key.
+    pub async fn request_enr(&self, node: NodeRecordV4) -> Result<NodeRecord, Discv4Error> {
+        self.ensure_bond(node).await?;
+        self.request(|reply| Command::RequestEnr { node, reply })
+            .await
+    }
+
+    /// Finds the (at most [`BUCKET_SIZE`]) live nodes closest to `target`
+    /// by iterative lookup; see [`super::lookup`]. Every node in the result
+    /// answered a FindNode during the lookup.
+    pub async fn lookup(&self, target: PeerId) -> Result<Vec<NodeRecordV4>, Discv4Error> {
+        Ok(self.lookup_with_stats(target).await?.0)
+    }
+
+    /// [`Discv4Handle::lookup`], also returning how many FindNode queries it
+    /// sent.
+    pub async fn lookup_with_stats(
+        &self,
+        target: PeerId,
+    ) -> Result<(Vec<NodeRecordV4>, usize), Discv4Error> {
+        let target_id = target.node_id();
+        let seeds = self.closest(target_id, BUCKET_SIZE).await?;
+        let mut lookup = Lookup::new(
+            target_id,
+            self.local_node_id,
+            seeds,
+            self.config.lookup_attempts,
+        );
+        let mut queries = FuturesUnordered::new();
+        loop {
+            while let Some(node) = lookup.next_query() {
+                let handle = self.clone();
+                queries.push(async move { (node, handle.find_node(node, target).await) });
+            }
+            let Some((node, result)) = queries.next().await else {
+                break;
+            };
+            let id = node.id.node_id();
+            match result {
+                Ok(found) => {
+                    self.send(Command::TrackFindNode {
+                        node,
+                        ok: true,
+                        found: found.clone(),
+                    })
+                    .await?;
+                    lookup.on_answer(&id, found);
+                }
+                Err(Discv4Error::Closed) => return Err(Discv4Error::Closed),
+                Err(e) => {
+                    trace!(target: "discv4", "FindNode to {} failed: {e}", node.id);
+                    self.send(Command::TrackFindNode {
+                        node,
+                        ok: false,
+                        found: Vec::new(),
+                    })
+                    .await?;
+                    lookup.on_failure(&id);
+                }
+            }
+        }
+        Ok((lookup.result(), lookup.queries()))
+    }
+
+    /// An endless stream of nodes found by lookups for random targets, as
+    /// dial candidates: each node with a TCP port, not ourselves, and not
+    /// yielded in the last half hour. The stream does its work only while
+    /// polled, so a consumer that stops asking stops the lookups. When
+    /// lookups find nothing new, it waits before the next one, longer each
+    /// time (up to 30 s), instead of flooding a small network.
+    pub fn random_nodes(&self) -> impl Stream<Item = Enode> + Send + 'static {
+        const REYIELD_AFTER: Duration = Duration::from_secs(30 * 60);
+        const MAX_IDLE_WAIT: Duration = Duration::from_secs(30);
+        struct Walk {
+            handle: Discv4Handle,
+            buffer: VecDeque<Enode>,
+            yielded: HashMap<PeerId, Instant>,
+            idle_wait: Duration,
+        }
+        let walk = Walk {
+            handle: self.clone(),
+            buffer: VecDeque::new(),
+            yielded: HashMap::new(),
+            idle_wait: Duration::ZERO,
+        };
+        futures::stream::unfold(walk, |mut walk| async move {
+            loop {
+                if let Some(node) = walk.buffer.pop_front() {
+                    return Some((node, walk));
+                }
+                if !walk.idle_wait.is_zero() {
+                    tokio::time::sleep(walk.idle_wait).await;
+                }
+                let found = match walk.handle.lookup(PeerId(rand::random())).await {
+                    Ok(found) => found,
+                    Err(Discv4Error::Closed) => return None,
+                    Err(e) => {
+                        debug!(target: "discv4", "random lookup failed: {e}");
+                        Vec::new()
+                    }
+                };
+                let now = Instant::now();
+                walk.yielded
+                    .retain(|_, at| now.duration_since(*at) < REYIELD_AFTER);
+                for node in found {
+                    let Some(ip) = node.endpoint.ip else { continue };
+                    if node.endpoint.tcp_port == 0 || walk.yielded.contains_key(&node.id) {
+                        continue;
+                    }
+                    walk.yielded.insert(node.id, now);
+                    walk.buffer.push_back(Enode::new(
+                        node.id,
+                        ip,
+                        node.endpoint.tcp_port,
+                        node.endpoint.udp_port,
+                    ));
+                }
+                walk.idle_wait = if walk.buffer.is_empty() {
+                    (walk.idle_wait * 2).clamp(Duration::from_millis(500), MAX_IDLE_WAIT)
+                } else {
+                    Duration::ZERO
+                };
+            }
+        })
+    }
+
+    /// Adds nodes we heard of to the table, unverified (revalidation checks
+    /// them), e.g. bootnodes learned after startup.
+    pub async fn add_nodes(&self, nodes: Vec<NodeRecordV4>) -> Result<(), Discv4Error> {
+        self.send(Command::AddSeen(nodes)).await
     }
 
     /// The number of live entries in the routing table.
     pub async fn table_len(&self) -> Result<usize, Discv4Error> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::TableLen(reply)).await?;
-        rx.await.map_err(|_| Discv4Error::Closed)
+        self.query(Command::TableLen).await
     }
 
     /// Up to `n` table entries closest to `target`, closest first.
@@ -228,20 +637,70 @@ impl Discv4 {
         target: NodeId,
         n: usize,
     ) -> Result<Vec<NodeRecordV4>, Discv4Error> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Closest { target, n, reply }).await?;
-        rx.await.map_err(|_| Discv4Error::Closed)
+        self.query(|reply| Command::Closest { target, n, reply })
+            .await
     }
 
-    /// Stops the task and waits until it has ended (the socket is closed
-    /// and pending pings fail with [`Discv4Error::Closed`]).
-    pub async fn shutdown(self) {
-        // If the task is already gone the send fails; awaiting it is still
-        // right.
-        let _ = self.commands.send(Command::Shutdown).await;
-        if let Err(e) = self.task.await {
-            debug!(target: "discv4", "service task ended abnormally: {e}");
+    /// Refreshes the table: re-adds the bootnodes if it is empty, then looks
+    /// up our own id (which fills the near buckets and makes us known to our
+    /// neighbours) and three random ids.
+    pub async fn refresh(&self) -> Result<(), Discv4Error> {
+        if self.table_len().await? == 0 {
+            self.add_nodes(self.config.bootnodes.clone()).await?;
         }
+        self.lookup(self.local_id).await?;
+        for _ in 0..3 {
+            self.lookup(PeerId(rand::random())).await?;
+        }
+        Ok(())
+    }
+
+    /// Pings one table entry due for a liveness check, if any: an answer
+    /// moves it to the front of its bucket, silence removes it (a
+    /// replacement takes its place and is checked too).
+    pub async fn revalidate_one(&self) -> Result<(), Discv4Error> {
+        let random = rand::random();
+        let Some(node) = self
+            .query(|reply| Command::NodeToRevalidate { random, reply })
+            .await?
+        else {
+            return Ok(());
+        };
+        let mut next = Some(node);
+        // A dead entry's replacement is pinged right away; the chain ends at
+        // the first live node or when the bucket runs out of replacements.
+        while let Some(node) = next.take() {
+            let ok = match self.ping(node.record).await {
+                Ok(_) => true,
+                Err(Discv4Error::Closed) => return Err(Discv4Error::Closed),
+                Err(_) => false,
+            };
+            let id = node.id;
+            let outcome = self
+                .query(|reply| Command::Revalidated { id, ok, reply })
+                .await?;
+            trace!(target: "discv4", "revalidated {}: {outcome:?}", node.record.id);
+            if let Revalidation::Removed { replacement } = outcome {
+                next = replacement;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the table's verified nodes to the node database and expires
+    /// old entries; does nothing without a database.
+    pub async fn flush_to_db(&self) -> Result<(), Discv4Error> {
+        let Some(db) = self.config.node_db.clone() else {
+            return Ok(());
+        };
+        let observations = self.query(Command::Snapshot).await?;
+        tokio::task::spawn_blocking(move || {
+            db.store_observations(&observations)?;
+            db.expire(SystemTime::now())?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| Discv4Error::Io(std::io::Error::other(e)))?
     }
 
     async fn send(&self, cmd: Command) -> Result<(), Discv4Error> {
@@ -250,6 +709,75 @@ impl Discv4 {
             .await
             .map_err(|_| Discv4Error::Closed)
     }
+
+    /// Sends a command carrying a plain reply channel and awaits the answer.
+    async fn query<T>(
+        &self,
+        cmd: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, Discv4Error> {
+        let (reply, rx) = oneshot::channel();
+        self.send(cmd(reply)).await?;
+        rx.await.map_err(|_| Discv4Error::Closed)
+    }
+
+    /// Sends a command whose reply may be an error and awaits it. The task
+    /// always answers by the request's deadline; a dropped sender means it
+    /// ended.
+    async fn request<T>(&self, cmd: impl FnOnce(Reply<T>) -> Command) -> Result<T, Discv4Error> {
+        self.query(cmd).await?
+    }
+}
+
+/// The background upkeep of a service: the startup refresh, then periodic
+/// refresh, revalidation and database flushes, each in its own loop so that
+/// a slow lookup never delays a liveness check. Runs until the service stops.
+async fn upkeep(handle: Discv4Handle) {
+    let config = handle.config.clone();
+    let refresh = async {
+        loop {
+            match handle.refresh().await {
+                Err(Discv4Error::Closed) => return,
+                Err(e) => debug!(target: "discv4", "refresh failed: {e}"),
+                Ok(()) => {}
+            }
+            if config.refresh_interval.is_zero() {
+                return;
+            }
+            tokio::time::sleep(config.refresh_interval).await;
+        }
+    };
+    let revalidate = async {
+        if config.revalidate_interval.is_zero() {
+            return;
+        }
+        loop {
+            tokio::time::sleep(jitter(config.revalidate_interval)).await;
+            if let Err(Discv4Error::Closed) = handle.revalidate_one().await {
+                return;
+            }
+        }
+    };
+    let flush = async {
+        if config.node_db.is_none() || config.db_flush_interval.is_zero() {
+            return;
+        }
+        loop {
+            tokio::time::sleep(config.db_flush_interval).await;
+            match handle.flush_to_db().await {
+                Err(Discv4Error::Closed) => return,
+                Err(e) => warn!(target: "discv4", "saving nodes failed: {e}"),
+                Ok(()) => {}
+            }
+        }
+    };
+    tokio::join!(refresh, revalidate, flush);
+}
+
+/// A random duration between 0 and twice `mean` (so `mean` on average):
+/// spreads checks out so that many nodes started together do not ping in
+/// lockstep.
+fn jitter(mean: Duration) -> Duration {
+    mean.mul_f64(rand::random::<f64>() * 2.0)
 }
 
 /// The raw RLP of our record, which ENRResponse carries. The `enr` crate
@@ -261,6 +789,21 @@ fn record_rlp(local: &LocalRecord) -> Result<Bytes, Discv4Error> {
         .decode(body.as_bytes())
         .map(Bytes::from)
         .map_err(|e| Discv4Error::Record(e.to_string()))
+}
+
+/// A record from the raw RLP an ENRResponse carries, via the text form the
+/// `enr` crate reads (it speaks another RLP library).
+fn record_from_rlp(raw: &[u8]) -> Result<NodeRecord, Discv4Error> {
+    if raw.len() > record::MAX_RECORD_SIZE {
+        return Err(Discv4Error::InvalidRecord(format!(
+            "{} bytes, more than {}",
+            raw.len(),
+            record::MAX_RECORD_SIZE
+        )));
+    }
+    let text = format!("enr:{}", data_encoding::BASE64URL_NOPAD.encode(raw));
+    text.parse::<NodeRecord>()
+        .map_err(Discv4Error::InvalidRecord)
 }
 
 /// Most nodes whose bond state we keep. Any packet from a new key adds one,
@@ -279,6 +822,10 @@ struct Bond {
     last_ping: Option<Instant>,
     /// When the node last answered our ping: its endpoint proof.
     last_pong: Option<Instant>,
+    /// When we last pinged it.
+    last_ping_sent: Option<Instant>,
+    /// FindNode requests to it that failed in a row.
+    find_fails: u32,
 }
 
 /// A ping we sent and await the Pong for.
@@ -286,13 +833,32 @@ struct PendingPing {
     /// Who we pinged; the Pong must be signed by this key.
     node: NodeRecordV4,
     deadline: Instant,
-    /// The caller of [`Discv4::ping`]; `None` for our own ping-backs.
-    reply: Option<PingReply>,
+    /// The callers of [`Discv4Handle::ping`] waiting for this Pong; empty
+    /// for our own ping-backs.
+    replies: Vec<Reply<PongInfo>>,
+}
+
+/// A FindNode we sent; Neighbors from the node's id and IP fill it.
+struct PendingFind {
+    ip: IpAddr,
+    deadline: Instant,
+    nodes: Vec<NodeRecordV4>,
+    /// Whether any Neighbors packet arrived (then a timeout is a success with
+    /// what came).
+    answered: bool,
+    reply: Reply<Vec<NodeRecordV4>>,
+}
+
+/// An ENRRequest we sent, keyed by its hash.
+struct PendingEnr {
+    id: PeerId,
+    deadline: Instant,
+    reply: Reply<NodeRecord>,
 }
 
 /// Everything the task owns.
-struct State {
-    socket: UdpSocket,
+struct State<S> {
+    socket: S,
     key: NodeKey,
     local_endpoint: Endpoint,
     enr_seq: u64,
@@ -300,8 +866,14 @@ struct State {
     table: Table,
     bonds: HashMap<NodeId, Bond>,
     /// Pings awaiting a Pong, by ping hash.
-    pending: HashMap<[u8; 32], PendingPing>,
-    config: Discv4Config,
+    pings: HashMap<[u8; 32], PendingPing>,
+    /// FindNodes awaiting Neighbors, oldest first per node.
+    finds: HashMap<NodeId, VecDeque<PendingFind>>,
+    /// ENRRequests awaiting an ENRResponse, by request hash.
+    enr_requests: HashMap<[u8; 32], PendingEnr>,
+    /// Callers waiting for a node's next Ping.
+    ping_waiters: HashMap<NodeId, Vec<(Instant, oneshot::Sender<bool>)>>,
+    config: Arc<Discv4Config>,
 }
 
 fn unix_now() -> u64 {
@@ -315,13 +887,20 @@ fn expiration() -> u64 {
     unix_now() + PACKET_EXPIRATION_SECS
 }
 
-impl State {
+/// The wall-clock time of a tokio instant, for the node database.
+fn system_time(at: Instant) -> SystemTime {
+    SystemTime::now()
+        .checked_sub(Instant::now().saturating_duration_since(at))
+        .unwrap_or(UNIX_EPOCH)
+}
+
+impl<S: DatagramSocket> State<S> {
     async fn run(mut self, mut commands: mpsc::Receiver<Command>) {
         // One byte more than the limit, so that an oversized datagram shows up
         // as such (the kernel truncates it) instead of as a corrupt one.
         let mut buf = vec![0u8; MAX_PACKET_SIZE + 1];
         loop {
-            let next_deadline = self.pending.values().map(|p| p.deadline).min();
+            let next_deadline = self.next_deadline();
             tokio::select! {
                 received = self.socket.recv_from(&mut buf) => match received {
                     Ok((len, from)) => self.on_datagram(&buf[..len], from).await,
@@ -333,20 +912,56 @@ impl State {
                     Some(Command::Shutdown) | None => break,
                     Some(cmd) => self.on_command(cmd).await,
                 },
-                () = sleep_until(next_deadline) => self.expire_pings(),
+                () = sleep_until(next_deadline) => self.expire_requests(),
             }
         }
         // Pending callers learn we are gone when their senders drop here.
-        for (_, p) in self.pending.drain() {
-            if let Some(reply) = p.reply {
+        for (_, p) in self.pings.drain() {
+            for reply in p.replies {
                 let _ = reply.send(Err(Discv4Error::Closed));
             }
         }
     }
 
+    fn next_deadline(&self) -> Option<Instant> {
+        let pings = self.pings.values().map(|p| p.deadline);
+        let finds = self.finds.values().flatten().map(|p| p.deadline);
+        let enrs = self.enr_requests.values().map(|p| p.deadline);
+        let waits = self.ping_waiters.values().flatten().map(|(d, _)| *d);
+        pings.chain(finds).chain(enrs).chain(waits).min()
+    }
+
     async fn on_command(&mut self, cmd: Command) {
+        let now = Instant::now();
         match cmd {
             Command::Ping { node, reply } => self.send_ping(node, Some(reply)).await,
+            Command::FindNode {
+                node,
+                target,
+                reply,
+            } => self.send_find_node(node, target, reply).await,
+            Command::RequestEnr { node, reply } => self.send_enr_request(node, reply).await,
+            Command::AwaitPingFrom { id, reply } => {
+                // The ping-back often arrives before this command does.
+                if self.pinged_us_recently(&id) {
+                    let _ = reply.send(true);
+                    return;
+                }
+                let deadline = now + self.config.ping_timeout;
+                self.ping_waiters
+                    .entry(id)
+                    .or_default()
+                    .push((deadline, reply));
+            }
+            Command::PingedUsRecently { id, reply } => {
+                let _ = reply.send(self.pinged_us_recently(&id));
+            }
+            Command::TrackFindNode { node, ok, found } => self.track_find_node(node, ok, found),
+            Command::AddSeen(nodes) => {
+                for node in nodes {
+                    self.table.add_seen(node, now.into_std());
+                }
+            }
             Command::TableLen(reply) => {
                 let _ = reply.send(self.table.len());
             }
@@ -354,27 +969,121 @@ impl State {
                 let nodes = self.table.closest(&target, n);
                 let _ = reply.send(nodes.into_iter().map(|n| n.record).collect());
             }
+            Command::NodeToRevalidate { random, reply } => {
+                let _ = reply.send(self.table.node_to_revalidate(now.into_std(), random));
+            }
+            Command::Revalidated { id, ok, reply } => {
+                let _ = reply.send(self.table.revalidated(&id, ok, now.into_std()));
+            }
+            Command::Snapshot(reply) => {
+                let _ = reply.send(self.snapshot());
+            }
             Command::Shutdown => {}
         }
     }
 
-    fn expire_pings(&mut self) {
+    /// What the node database should keep: the table's entries that proved
+    /// alive, with their times.
+    fn snapshot(&self) -> Vec<Observation> {
+        self.table
+            .nodes()
+            .filter_map(|n| {
+                let bond = self.bonds.get(&n.id).copied().unwrap_or_default();
+                let ip = n.record.endpoint.ip?;
+                let last_pong = bond.last_pong.or(n.last_seen.map(Instant::from_std))?;
+                Some(Observation {
+                    enode: Enode::new(
+                        n.record.id,
+                        ip,
+                        n.record.endpoint.tcp_port,
+                        n.record.endpoint.udp_port,
+                    ),
+                    last_ping: bond.last_ping_sent.map(system_time),
+                    last_pong: Some(system_time(last_pong)),
+                    find_fails: bond.find_fails,
+                })
+            })
+            .collect()
+    }
+
+    fn track_find_node(&mut self, node: NodeRecordV4, ok: bool, found: Vec<NodeRecordV4>) {
+        let id = node.id.node_id();
         let now = Instant::now();
-        self.pending.retain(|_, p| {
+        let bond = self.bond_mut(id, now);
+        if ok {
+            bond.find_fails = 0;
+        } else {
+            bond.find_fails += 1;
+            // The node may have lost our endpoint proof (or never got it):
+            // make the next request bond again.
+            bond.last_ping = None;
+            if bond.find_fails >= MAX_FIND_NODE_FAILURES && self.table.remove(&id).is_some() {
+                debug!(target: "discv4", "removed {} after repeated FindNode failures", node.id);
+            }
+        }
+        for n in found {
+            self.table.add_seen(n, now.into_std());
+        }
+    }
+
+    fn expire_requests(&mut self) {
+        let now = Instant::now();
+        self.pings.retain(|_, p| {
             if p.deadline > now {
                 return true;
             }
             trace!(target: "discv4", "ping to {} timed out", p.node.id);
-            if let Some(reply) = p.reply.take() {
+            for reply in p.replies.drain(..) {
                 let _ = reply.send(Err(Discv4Error::Timeout));
             }
             false
+        });
+        self.finds.retain(|_, queue| {
+            while queue.front().is_some_and(|p| p.deadline <= now) {
+                let p = queue.pop_front().expect("checked");
+                let result = if p.answered {
+                    Ok(p.nodes)
+                } else {
+                    Err(Discv4Error::Timeout)
+                };
+                let _ = p.reply.send(result);
+            }
+            !queue.is_empty()
+        });
+        self.enr_requests.retain(|_, p| {
+            if p.deadline > now {
+                return true;
+            }
+            let (reply, _) = oneshot::channel();
+            let _ = std::mem::replace(&mut p.reply, reply).send(Err(Discv4Error::Timeout));
+            false
+        });
+        self.ping_waiters.retain(|_, waiters| {
+            let (expired, waiting): (Vec<_>, Vec<_>) =
+                waiters.drain(..).partition(|(d, _)| *d <= now);
+            for (_, reply) in expired {
+                let _ = reply.send(false);
+            }
+            *waiters = waiting;
+            !waiters.is_empty()
         });
     }
 
     /// Sends a Ping to `node` and registers it as pending; the Pong or the
     /// timeout answers `reply`. On failure `reply` gets the error at once.
-    async fn send_ping(&mut self, node: NodeRecordV4, reply: Option<PingReply>) {
+    /// A ping to a node that already has one on the way is not sent again:
+    /// the caller waits for the same Pong. (Two pings with equal contents
+    /// within one second would even have the same hash, signatures being
+    /// deterministic.)
+    async fn send_ping(&mut self, node: NodeRecordV4, reply: Option<Reply<PongInfo>>) {
+        if let Some(pending) = self
+            .pings
+            .values_mut()
+            .find(|p| p.node.id == node.id && p.node.endpoint == node.endpoint)
+        {
+            pending.replies.extend(reply);
+            return;
+        }
         let result = match udp_addr(&node.endpoint) {
             Some(addr) => {
                 let ping = Packet::Ping(Ping {
@@ -386,20 +1095,18 @@ impl State {
                 });
                 self.send_to(&ping, addr).await
             }
-            None => Err(Discv4Error::Io(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "endpoint has no usable address",
-            ))),
+            None => Err(no_address()),
         };
         match result {
             Ok(hash) => {
-                let deadline = Instant::now() + self.config.ping_timeout;
-                self.pending.insert(
+                let now = Instant::now();
+                self.bond_mut(node.id.node_id(), now).last_ping_sent = Some(now);
+                self.pings.insert(
                     hash,
                     PendingPing {
                         node,
-                        deadline,
-                        reply,
+                        deadline: now + self.config.ping_timeout,
+                        replies: reply.into_iter().collect(),
                     },
                 );
             }
@@ -408,6 +1115,61 @@ impl State {
                 if let Some(reply) = reply {
                     let _ = reply.send(Err(e));
                 }
+            }
+        }
+    }
+
+    async fn send_find_node(
+        &mut self,
+        node: NodeRecordV4,
+        target: PeerId,
+        reply: Reply<Vec<NodeRecordV4>>,
+    ) {
+        let Some(addr) = udp_addr(&node.endpoint) else {
+            let _ = reply.send(Err(no_address()));
+            return;
+        };
+        let packet = Packet::FindNode(FindNode {
+            target,
+            expiration: expiration(),
+        });
+        if let Err(e) = self.send_to(&packet, addr).await {
+            let _ = reply.send(Err(e));
+            return;
+        }
+        self.finds
+            .entry(node.id.node_id())
+            .or_default()
+            .push_back(PendingFind {
+                ip: addr.ip(),
+                deadline: Instant::now() + self.config.request_timeout,
+                nodes: Vec::new(),
+                answered: false,
+                reply,
+            });
+    }
+
+    async fn send_enr_request(&mut self, node: NodeRecordV4, reply: Reply<NodeRecord>) {
+        let Some(addr) = udp_addr(&node.endpoint) else {
+            let _ = reply.send(Err(no_address()));
+            return;
+        };
+        let packet = Packet::EnrRequest(EnrRequest {
+            expiration: expiration(),
+        });
+        match self.send_to(&packet, addr).await {
+            Ok(hash) => {
+                self.enr_requests.insert(
+                    hash,
+                    PendingEnr {
+                        id: node.id,
+                        deadline: Instant::now() + self.config.request_timeout,
+                        reply,
+                    },
+                );
+            }
+            Err(e) => {
+                let _ = reply.send(Err(e));
             }
         }
     }
@@ -423,7 +1185,7 @@ impl State {
     fn bond_mut(&mut self, id: NodeId, now: Instant) -> &mut Bond {
         if !self.bonds.contains_key(&id) && self.bonds.len() >= MAX_BONDS {
             let expiration = self.config.bond_expiration;
-            let latest = |b: &Bond| b.last_ping.max(b.last_pong);
+            let latest = |b: &Bond| b.last_ping.max(b.last_pong).max(b.last_ping_sent);
             self.bonds
                 .retain(|_, b| latest(b).is_some_and(|t| now.duration_since(t) < expiration));
             if self.bonds.len() >= MAX_BONDS {
@@ -443,6 +1205,15 @@ impl State {
         self.bonds
             .get(id)
             .and_then(|b| b.last_pong)
+            .is_some_and(|t| t.elapsed() < self.config.bond_expiration)
+    }
+
+    /// Whether `id` pinged us within the bond expiration: then it has had
+    /// our Pong, and (as go-ethereum assumes) holds our endpoint proof.
+    fn pinged_us_recently(&self, id: &NodeId) -> bool {
+        self.bonds
+            .get(id)
+            .and_then(|b| b.last_ping)
             .is_some_and(|t| t.elapsed() < self.config.bond_expiration)
     }
 
@@ -498,12 +1269,78 @@ impl State {
                     debug!(target: "discv4", "sending ENRResponse to {from} failed: {e}");
                 }
             }
-            // No lookups or ENR requests of our own yet: any such answer is
-            // unsolicited.
-            Packet::Neighbors(_) | Packet::EnrResponse(_) => {
-                debug!(target: "discv4", "dropping unsolicited packet from {from}");
+            Packet::Neighbors(neighbors) => self.on_neighbors(neighbors.nodes, sender, from),
+            Packet::EnrResponse(response) => self.on_enr_response(response, sender, from),
+        }
+    }
+
+    fn on_neighbors(&mut self, nodes: Vec<NodeRecordV4>, sender: PeerId, from: SocketAddr) {
+        let id = sender.node_id();
+        let Some(queue) = self.finds.get_mut(&id) else {
+            debug!(target: "discv4", "dropping unsolicited Neighbors from {from}");
+            return;
+        };
+        let Some(pos) = queue.iter().position(|p| p.ip == from.ip()) else {
+            debug!(target: "discv4", "dropping Neighbors from {from}: FindNode went elsewhere");
+            return;
+        };
+        let last_packet = nodes.len() < MAX_NEIGHBORS;
+        let pending = &mut queue[pos];
+        pending.answered = true;
+        let local = self.table.self_id();
+        for node in nodes {
+            if pending.nodes.len() >= BUCKET_SIZE {
+                break;
+            }
+            let usable = match node.endpoint.ip {
+                None => false,
+                Some(ip) => {
+                    let relay = check_relay_ip(from.ip(), ip);
+                    if let Err(e) = relay {
+                        trace!(target: "discv4", "skipping relayed node {ip} from {from}: {e}");
+                    }
+                    relay.is_ok() && node.endpoint.udp_port >= MIN_RELAYED_PORT
+                }
+            };
+            if usable && node.id.node_id() != *local && !pending.nodes.contains(&node) {
+                pending.nodes.push(node);
             }
         }
+        // A full answer has BUCKET_SIZE nodes; one whose last packet is not
+        // full cannot have more coming (senders fill packets in order), so it
+        // need not wait for the timeout either.
+        if pending.nodes.len() >= BUCKET_SIZE || last_packet {
+            let done = queue.remove(pos).expect("position found");
+            if queue.is_empty() {
+                self.finds.remove(&id);
+            }
+            let _ = done.reply.send(Ok(done.nodes));
+        }
+    }
+
+    fn on_enr_response(&mut self, response: EnrResponse, sender: PeerId, from: SocketAddr) {
+        let matches = self
+            .enr_requests
+            .get(&response.request_hash)
+            .is_some_and(|p| p.id == sender);
+        if !matches {
+            debug!(target: "discv4", "dropping unsolicited ENRResponse from {from}");
+            return;
+        }
+        let pending = self
+            .enr_requests
+            .remove(&response.request_hash)
+            .expect("checked");
+        let result = record_from_rlp(&response.record).and_then(|record| {
+            if record::peer_id(&record) == sender {
+                Ok(record)
+            } else {
+                Err(Discv4Error::InvalidRecord(
+                    "signed by another key than the sender's".into(),
+                ))
+            }
+        });
+        let _ = pending.reply.send(result);
     }
 
     async fn on_ping(&mut self, ping: Ping, sender: PeerId, hash: [u8; 32], from: SocketAddr) {
@@ -522,14 +1359,21 @@ impl State {
         let id = sender.node_id();
         let now = Instant::now();
         self.bond_mut(id, now).last_ping = Some(now);
+        // Our Pong is sent: whoever waits for this node's ping-back may now
+        // send it requests.
+        if let Some(waiters) = self.ping_waiters.remove(&id) {
+            for (_, reply) in waiters {
+                let _ = reply.send(true);
+            }
+        }
         let node = NodeRecordV4 {
             endpoint: Endpoint::new(from.ip(), from.port(), ping.from.tcp_port),
             id: sender,
         };
         if self.has_endpoint_proof(&id) {
             self.table.add_verified(node, now.into_std());
-        } else if self.pending.len() < MAX_PING_BACKS
-            && !self.pending.values().any(|p| p.node.id == sender)
+        } else if self.pings.len() < MAX_PING_BACKS
+            && !self.pings.values().any(|p| p.node.id == sender)
         {
             // Let the node prove its endpoint; its Pong bonds it. Skipped if
             // a ping to it is already on the way.
@@ -539,20 +1383,20 @@ impl State {
 
     fn on_pong(&mut self, pong: Pong, sender: PeerId, from: SocketAddr) {
         let matches = self
-            .pending
+            .pings
             .get(&pong.ping_hash)
             .is_some_and(|p| p.node.id == sender);
         if !matches {
             debug!(target: "discv4", "dropping unsolicited Pong from {from}");
             return;
         }
-        let Some(pending) = self.pending.remove(&pong.ping_hash) else {
+        let Some(pending) = self.pings.remove(&pong.ping_hash) else {
             return;
         };
         let now = Instant::now();
         if pending.deadline < now {
             // The timer has not fired yet, but the answer is late all the same.
-            if let Some(reply) = pending.reply {
+            for reply in pending.replies {
                 let _ = reply.send(Err(Discv4Error::Timeout));
             }
             return;
@@ -564,15 +1408,23 @@ impl State {
         };
         let outcome = self.table.add_verified(node, now.into_std());
         trace!(target: "discv4", "bonded with {from}: {outcome:?}");
-        if let Some(reply) = pending.reply {
-            let _ = reply.send(Ok(PongInfo {
-                id: sender,
-                addr: from,
-                to: pong.to,
-                enr_seq: pong.enr_seq,
-            }));
+        let info = PongInfo {
+            id: sender,
+            addr: from,
+            to: pong.to,
+            enr_seq: pong.enr_seq,
+        };
+        for reply in pending.replies {
+            let _ = reply.send(Ok(info.clone()));
         }
     }
+}
+
+fn no_address() -> Discv4Error {
+    Discv4Error::Io(std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        "endpoint has no usable address",
+    ))
 }
 
 /// The UDP address of an endpoint, if it has a usable one.

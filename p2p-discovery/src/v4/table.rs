@@ -53,6 +53,7 @@ use std::time::{Duration, Instant};
 use p2p_core::NodeId;
 
 use super::wire::NodeRecordV4;
+use crate::netutil::is_lan;
 
 /// Most live entries one bucket holds (Kademlia's `k`).
 pub const BUCKET_SIZE: usize = 16;
@@ -70,8 +71,9 @@ pub const TABLE_IP_LIMIT: usize = 10;
 pub const IPV4_SUBNET_BITS: u32 = 24;
 /// Prefix length that defines an IPv6 subnet for the IP limits.
 pub const IPV6_SUBNET_BITS: u32 = 64;
-/// A bucket whose least recently verified entry was verified more recently than
-/// this is not offered for revalidation: its nodes just proved they are alive,
+/// The default of [`Table::set_min_revalidation_age`]: a bucket whose least
+/// recently verified entry was verified more recently than this is not offered
+/// for revalidation: its nodes just proved they are alive,
 /// and pinging them again would waste a round trip.
 pub const MIN_REVALIDATION_AGE: Duration = Duration::from_secs(10);
 
@@ -174,20 +176,6 @@ enum Subnet {
     V6([u8; (IPV6_SUBNET_BITS / 8) as usize]),
 }
 
-/// Loopback, private and link-local addresses, which the IP limits exempt.
-fn is_lan(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            v4.is_loopback() || v4.is_private() || v4.is_link_local() || v4.octets()[0] == 0
-        }
-        IpAddr::V6(v6) => {
-            let first = v6.segments()[0];
-            // fc00::/7 (unique local) and fe80::/10 (link local).
-            v6.is_loopback() || (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
-        }
-    }
-}
-
 /// The subnet of `ip`, or `None` if it is exempt from the limits.
 fn subnet(ip: IpAddr) -> Option<Subnet> {
     let ip = ip.to_canonical();
@@ -236,6 +224,7 @@ struct Bucket {
 #[derive(Debug)]
 pub struct Table {
     self_id: NodeId,
+    min_revalidation_age: Duration,
     buckets: Vec<Bucket>,
     /// Subnet counts of all entries and replacements.
     ips: IpCounts,
@@ -251,9 +240,16 @@ impl Table {
     pub fn new(self_id: NodeId) -> Self {
         Table {
             self_id,
+            min_revalidation_age: MIN_REVALIDATION_AGE,
             buckets: (0..N_BUCKETS).map(|_| Bucket::default()).collect(),
             ips: IpCounts::new(),
         }
+    }
+
+    /// Sets how long after its last verification an entry becomes due for
+    /// revalidation (default [`MIN_REVALIDATION_AGE`]).
+    pub fn set_min_revalidation_age(&mut self, age: Duration) {
+        self.min_revalidation_age = age;
     }
 
     /// Our own id.
@@ -477,7 +473,8 @@ impl Table {
 
     /// Picks a live entry to ping: the least recently verified entry (the back)
     /// of a random bucket among those whose back entry is due, i.e. was never
-    /// verified or not within [`MIN_REVALIDATION_AGE`]. Picking a bucket rather
+    /// verified or not within the minimum revalidation age (by default
+    /// [`MIN_REVALIDATION_AGE`]). Picking a bucket rather
     /// than a node gives sparse near buckets, the valuable ones, as many checks
     /// as the crowded far ones. `rng_value` is any random number; `None` means
     /// no entry needs checking now.
@@ -486,7 +483,7 @@ impl Table {
             None => false,
             Some(n) => n
                 .last_seen
-                .is_none_or(|t| now.saturating_duration_since(t) >= MIN_REVALIDATION_AGE),
+                .is_none_or(|t| now.saturating_duration_since(t) >= self.min_revalidation_age),
         };
         let count = self.buckets.iter().filter(due).count();
         if count == 0 {
