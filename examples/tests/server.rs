@@ -370,7 +370,7 @@ async fn candidates_from_a_source_are_dialed() {
     // A source that yields two nodes and then stays open, like discovery.
     let found = vec![enode(&b), enode(&c)];
     let source = futures::stream::iter(found).chain(futures::stream::pending());
-    a.server.add_candidate_source(source).await;
+    a.server.add_candidate_source(source);
     let mut added = Vec::new();
     for _ in 0..2 {
         let PeerEvent::Added(info) = next_event(&mut a).await else {
@@ -389,6 +389,88 @@ async fn candidates_from_a_source_are_dialed() {
     timeout(WAIT, a.server.stop()).await.expect("stop returns");
     b.server.stop().await;
     c.server.stop().await;
+}
+
+#[tokio::test]
+async fn candidate_sources_are_read_only_while_slots_are_free() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // One dialed slot (max 3 peers, a third dialed).
+    let mut a = node(&["alpha"], |c| c.max_peers(3).dial_ratio(3)).await;
+    let b = node(&["alpha"], |c| c).await;
+    let pulled = Arc::new(AtomicUsize::new(0));
+    let counter = pulled.clone();
+    // The first node is B; after it an endless supply of made-up nodes, each
+    // counted when the server takes it.
+    let first = enode(&b);
+    let source =
+        futures::stream::iter(std::iter::once(first).chain(std::iter::repeat_with(|| {
+            Enode::new(NodeKey::random().id(), "127.0.0.1".parse().unwrap(), 9, 9)
+        })))
+        .inspect(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+    a.server.add_candidate_source(source);
+    assert!(matches!(next_event(&mut a).await, PeerEvent::Added(_)));
+    // The slot is taken: the source is left alone, not drained into a queue.
+    let after_connect = pulled.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let later = pulled.load(Ordering::SeqCst);
+    assert_eq!(after_connect, later, "source read while no slot was free");
+    assert!(later <= 2, "{later} nodes taken for one slot");
+    a.server.stop().await;
+    b.server.stop().await;
+}
+
+#[tokio::test]
+async fn nodes_dialing_each_other_at_once_stay_connected() {
+    // Each pair learns of each other at the same moment, as discovery often
+    // makes happen: both dial, both get an inbound and an outbound
+    // connection. Both sides must keep the same one (the one the lower id
+    // dialed), or each refuses the other's and they stay apart.
+    let mut pairs = Vec::new();
+    for _ in 0..6 {
+        let a = node(&["alpha"], |c| c).await;
+        let b = node(&["alpha"], |c| c).await;
+        a.server.add_candidate_source(
+            futures::stream::iter([enode(&b)]).chain(futures::stream::pending()),
+        );
+        b.server.add_candidate_source(
+            futures::stream::iter([enode(&a)]).chain(futures::stream::pending()),
+        );
+        pairs.push((a, b));
+    }
+    for (a, b) in &pairs {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let (pa, pb) = (a.server.peers().await, b.server.peers().await);
+            if pa.len() == 1 && pb.len() == 1 {
+                // The same connection on both sides: opposite directions.
+                assert_ne!(pa[0].direction, pb[0].direction);
+                let lower_dialed = if a.key.id() < b.key.id() {
+                    &pa[0]
+                } else {
+                    &pb[0]
+                };
+                assert_eq!(lower_dialed.direction, p2p_core::Direction::Outbound);
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "pair not connected: {} and {} peers",
+                pa.len(),
+                pb.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // Stable: a replaced connection's end does not take the peer away.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for (a, b) in pairs {
+        assert_eq!(a.server.peer_count().await, 1);
+        assert_eq!(b.server.peer_count().await, 1);
+        a.server.stop().await;
+        b.server.stop().await;
+    }
 }
 
 #[tokio::test]

@@ -364,6 +364,16 @@ impl DialScheduler {
         true
     }
 
+    /// Whether more dynamic candidates would be of use now: an outbound slot
+    /// is free and the candidate queue is less than half full. The server
+    /// reads its candidate sources only while this holds, so discovery does
+    /// no work whose results would be dropped.
+    pub fn wants_candidates(&self) -> bool {
+        self.config.max_active_dials > 0
+            && self.dynamic_slots() > 0
+            && self.candidates.len() < self.config.max_candidates / 2
+    }
+
     /// The number of queued dynamic candidates.
     pub fn candidate_count(&self) -> usize {
         self.candidates.len()

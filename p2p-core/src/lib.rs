@@ -17,6 +17,7 @@
 #![warn(missing_docs)]
 
 pub mod base;
+pub mod candidates;
 pub mod capability;
 pub mod config;
 pub mod dial;

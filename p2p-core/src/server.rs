@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::future::BoxFuture;
+use futures::StreamExt;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tower::limit::ConcurrencyLimitLayer;
@@ -25,6 +26,7 @@ use tower::{Service, ServiceExt};
 use tracing::{debug, info, Instrument};
 
 use crate::base::{Capability, DisconnectReason, Hello, BASE_PROTOCOL_VERSION};
+use crate::candidates::{FairMix, FairMixAdder};
 use crate::capability::match_capabilities;
 use crate::config::{Config, ConfigError};
 use crate::dial::{DialConfig, DialScheduler};
@@ -83,12 +85,9 @@ enum Command {
         Box<PeerInfo>,
         oneshot::Sender<Result<Admission, DisconnectReason>>,
     ),
-    Ended(PeerId, SessionEnd),
+    Ended(PeerId, u64, SessionEnd),
     DialDone(PeerId, bool),
-    /// A task that runs until the server starts closing (a candidate source).
-    SpawnUntilClosing(BoxFuture<'static, ()>),
     AddPeer(Enode),
-    Candidate(Enode),
     RemovePeer(PeerId),
     AddTrusted(PeerId),
     RemoveTrusted(PeerId),
@@ -101,12 +100,16 @@ enum Command {
 struct Admission {
     info: Arc<PeerInfo>,
     stop: oneshot::Receiver<DisconnectReason>,
+    /// Tells this session's end from that of an earlier session with the
+    /// same peer that it replaced.
+    serial: u64,
 }
 
 /// A handle on a running server; cheap to clone.
 #[derive(Clone)]
 pub struct Server {
     commands: mpsc::Sender<Command>,
+    candidate_sources: FairMixAdder<Enode>,
     events: broadcast::Sender<PeerEvent>,
     node_info: Arc<NodeInfo>,
 }
@@ -262,6 +265,7 @@ impl Server {
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let (closing_tx, closing) = watch::channel(false);
+        let (candidates, candidate_sources) = FairMix::new();
         let shared = Arc::new(Shared {
             hello,
             offered: protocols
@@ -313,6 +317,8 @@ impl Server {
             tasks: JoinSet::new(),
             commands: command_rx,
             closing: closing_tx,
+            candidates,
+            next_serial: 0,
         };
         tokio::spawn(
             supervisor
@@ -321,6 +327,7 @@ impl Server {
         );
         Ok(Server {
             commands,
+            candidate_sources,
             events,
             node_info,
         })
@@ -359,25 +366,20 @@ impl Server {
 
     /// Feeds the dial scheduler with candidate nodes from `source` (a
     /// discovery mechanism, a DNS tree, a list): each is dialed when an
-    /// outbound slot is free and it was not tried in the last 35 s. Several
-    /// sources may be added; the scheduler queues their nodes in arrival
-    /// order, so each gets a fair share. The source is dropped when the server
-    /// stops.
-    pub async fn add_candidate_source<S>(&self, source: S)
+    /// outbound slot is free and it was not tried in the last 35 s.
+    ///
+    /// Several sources may be added; they are mixed fairly (see
+    /// [`FairMix`]), so a source that always has nodes ready cannot crowd
+    /// out a slow one. Sources are read only while the scheduler has free
+    /// outbound slots and room in its candidate queue, so a source that
+    /// does work per item (a lookup) pauses when its nodes are not needed.
+    /// Sources are dropped when the server stops.
+    pub fn add_candidate_source<S>(&self, source: S)
     where
         S: futures::Stream<Item = Enode> + Send + 'static,
     {
-        let commands = self.commands.clone();
-        let task = Box::pin(async move {
-            use futures::StreamExt;
-            let mut source = std::pin::pin!(source);
-            while let Some(node) = source.next().await {
-                if commands.send(Command::Candidate(node)).await.is_err() {
-                    return;
-                }
-            }
-        });
-        let _ = self.commands.send(Command::SpawnUntilClosing(task)).await;
+        // Fails only when the server has stopped, and then nothing is lost.
+        let _ = self.candidate_sources.add(source);
     }
 
     /// Removes a static peer and disconnects it if connected.
@@ -460,6 +462,7 @@ impl PeerCounts {
 struct PeerEntry {
     info: Arc<PeerInfo>,
     stop: Option<oneshot::Sender<DisconnectReason>>,
+    serial: u64,
 }
 
 struct Supervisor<N, T, S> {
@@ -479,6 +482,13 @@ struct Supervisor<N, T, S> {
     tasks: JoinSet<()>,
     commands: mpsc::Receiver<Command>,
     closing: watch::Sender<bool>,
+    /// The serial of the last admitted session.
+    next_serial: u64,
+    /// The candidate sources, mixed. The supervisor reads them itself, and
+    /// only while the dial scheduler wants candidates: discovery then does its
+    /// work (lookups, DNS queries) only when its results will be used, as
+    /// go-ethereum's dialer reads its node iterator only with free slots.
+    candidates: FairMix<Enode>,
 }
 
 impl<N: Network, T, S> Supervisor<N, T, S> {
@@ -503,6 +513,7 @@ impl<N: Network, T, S> Supervisor<N, T, S> {
         }
         let stop_reply = loop {
             self.start_dials();
+            let wants_candidates = self.dial.wants_candidates();
             let wakeup = self.dial.next_wakeup();
             let sleep = async {
                 match wakeup {
@@ -514,6 +525,10 @@ impl<N: Network, T, S> Supervisor<N, T, S> {
                 command = self.commands.recv() => command,
                 _ = sleep => continue,
                 Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => continue,
+                Some(node) = self.candidates.next(), if wants_candidates => {
+                    self.dial.add_candidate(node, Instant::now());
+                    continue;
+                }
             };
             match command {
                 Some(Command::Stop(reply)) => break Some(reply),
@@ -533,21 +548,12 @@ impl<N: Network, T, S> Supervisor<N, T, S> {
             Command::Spawn(task) => {
                 self.tasks.spawn(task);
             }
-            Command::SpawnUntilClosing(task) => {
-                let closing = self.shared.closing.clone();
-                self.tasks.spawn(async move {
-                    tokio::select! {
-                        _ = task => {}
-                        _ = closed(closing) => {}
-                    }
-                });
-            }
             Command::Checkpoint(info, reply) => {
                 let verdict = self.checkpoint(*info, now);
                 let _ = reply.send(verdict);
             }
-            Command::Ended(id, end) => {
-                if self.remove_peer(&id) {
+            Command::Ended(id, serial, end) => {
+                if self.remove_peer(&id, serial) {
                     self.dial.peer_removed(&id, now);
                     self.record_peers();
                     info!(%id, reason = %end.reason, by_remote = end.by_remote, "peer dropped");
@@ -563,9 +569,6 @@ impl<N: Network, T, S> Supervisor<N, T, S> {
             }
             Command::AddPeer(node) => {
                 self.dial.add_static(node);
-            }
-            Command::Candidate(node) => {
-                self.dial.add_candidate(node, now);
             }
             Command::RemovePeer(id) => {
                 self.dial.remove_static(&id);
@@ -597,10 +600,30 @@ impl<N: Network, T, S> Supervisor<N, T, S> {
             return Err(DisconnectReason::ConnectedToSelf);
         }
         info.trusted = self.trusted.contains(&info.id);
-        if self.peers.contains_key(&info.id) {
-            return Err(DisconnectReason::AlreadyConnected);
-        }
-        if !info.trusted {
+        let replaces = match self.peers.get(&info.id) {
+            Some(existing) => {
+                if !self.wins_simultaneous_open(&existing.info, &info) {
+                    return Err(DisconnectReason::AlreadyConnected);
+                }
+                true
+            }
+            None => false,
+        };
+        if replaces {
+            // The peer keeps its slot; only the connection changes.
+            let old = self.peers.remove(&info.id).expect("checked");
+            self.counts.remove(&old.info);
+            self.dial.peer_removed(&info.id, now);
+            if let Some(stop) = old.stop {
+                let _ = stop.send(DisconnectReason::AlreadyConnected);
+            }
+            debug!(id = %info.id, kept = ?info.direction, "simultaneous connections: keeping the one the lower id dialed");
+            let _ = self.events.send(PeerEvent::Dropped {
+                id: info.id,
+                reason: DisconnectReason::AlreadyConnected,
+                by_remote: false,
+            });
+        } else if !info.trusted {
             let (inbound, outbound) = self.counts();
             if inbound + outbound >= self.config.max_peers {
                 return Err(DisconnectReason::TooManyPeers);
@@ -622,22 +645,45 @@ impl<N: Network, T, S> Supervisor<N, T, S> {
         let info = Arc::new(info);
         let (stop_tx, stop) = oneshot::channel();
         self.counts.add(&info);
+        self.next_serial += 1;
+        let serial = self.next_serial;
         self.peers.insert(
             info.id,
             PeerEntry {
                 info: info.clone(),
                 stop: Some(stop_tx),
+                serial,
             },
         );
         self.dial.peer_added(info.id, info.direction, now);
         self.record_peers();
         info!(id = %info.id, addr = %info.remote_addr, dir = ?info.direction, client = %info.client_id, "peer added");
         let _ = self.events.send(PeerEvent::Added(info.clone()));
-        Ok(Admission { info, stop })
+        Ok(Admission { info, stop, serial })
     }
 
-    /// Forgets a peer; false if it was not in the set.
-    fn remove_peer(&mut self, id: &PeerId) -> bool {
+    /// Whether `new`, a second connection to a connected peer, replaces the
+    /// `existing` one. When two nodes dial each other at the same moment, each
+    /// admits one connection and refuses the other as a duplicate; if each
+    /// admits a different one, both end up refused and the nodes stay apart.
+    /// So both sides follow one rule: the connection dialed by the node with
+    /// the lower id is kept. A duplicate in the same direction as the existing
+    /// connection is refused, as in go-ethereum.
+    fn wins_simultaneous_open(&self, existing: &PeerInfo, new: &PeerInfo) -> bool {
+        if existing.direction == new.direction {
+            return false;
+        }
+        let dialed_by_us = new.direction == Direction::Outbound;
+        let we_are_lower = self.local_id < new.id;
+        dialed_by_us == we_are_lower
+    }
+
+    /// Forgets the peer whose session `serial` ended; false if that session
+    /// is no longer in the set (it was replaced, or never admitted).
+    fn remove_peer(&mut self, id: &PeerId, serial: u64) -> bool {
+        if self.peers.get(id).is_none_or(|p| p.serial != serial) {
+            return false;
+        }
         match self.peers.remove(id) {
             Some(entry) => {
                 self.counts.remove(&entry.info);
@@ -753,7 +799,7 @@ impl<N: Network, T, S> Supervisor<N, T, S> {
             Command::Checkpoint(_, reply) => {
                 let _ = reply.send(Err(DisconnectReason::ClientQuitting));
             }
-            Command::Ended(id, end) if self.remove_peer(&id) => {
+            Command::Ended(id, serial, end) if self.remove_peer(&id, serial) => {
                 self.record_peers();
                 let _ = self.events.send(PeerEvent::Dropped {
                     id,
@@ -912,6 +958,7 @@ where
         Err(_) => return false,
     };
     let id = admission.info.id;
+    let serial = admission.serial;
     let protocols = admission
         .info
         .shared
@@ -944,6 +991,6 @@ where
         }
     };
     drop(guards);
-    let _ = shared.commands.send(Command::Ended(id, end)).await;
+    let _ = shared.commands.send(Command::Ended(id, serial, end)).await;
     true
 }

@@ -560,12 +560,13 @@ impl Discv4Handle {
 
     /// An endless stream of nodes found by lookups for random targets, as
     /// dial candidates: each node with a TCP port, not ourselves, and not
-    /// yielded in the last half hour. The stream does its work only while
+    /// yielded in the last minute (the dial scheduler keeps its own history;
+    /// this only spares it a flood of repeats from a small network). The stream does its work only while
     /// polled, so a consumer that stops asking stops the lookups. When
     /// lookups find nothing new, it waits before the next one, longer each
     /// time (up to 30 s), instead of flooding a small network.
     pub fn random_nodes(&self) -> impl Stream<Item = Enode> + Send + 'static {
-        const REYIELD_AFTER: Duration = Duration::from_secs(30 * 60);
+        const REYIELD_AFTER: Duration = Duration::from_secs(60);
         const MAX_IDLE_WAIT: Duration = Duration::from_secs(30);
         struct Walk {
             handle: Discv4Handle,
@@ -599,17 +600,14 @@ impl Discv4Handle {
                 walk.yielded
                     .retain(|_, at| now.duration_since(*at) < REYIELD_AFTER);
                 for node in found {
-                    let Some(ip) = node.endpoint.ip else { continue };
-                    if node.endpoint.tcp_port == 0 || walk.yielded.contains_key(&node.id) {
+                    let Some(enode) = node.to_enode() else {
+                        continue;
+                    };
+                    if enode.tcp == 0 || walk.yielded.contains_key(&node.id) {
                         continue;
                     }
                     walk.yielded.insert(node.id, now);
-                    walk.buffer.push_back(Enode::new(
-                        node.id,
-                        ip,
-                        node.endpoint.tcp_port,
-                        node.endpoint.udp_port,
-                    ));
+                    walk.buffer.push_back(enode);
                 }
                 walk.idle_wait = if walk.buffer.is_empty() {
                     (walk.idle_wait * 2).clamp(Duration::from_millis(500), MAX_IDLE_WAIT)

@@ -19,7 +19,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bytes::Bytes;
-use p2p_core::{keccak256, NodeKey, PeerId};
+use p2p_core::{keccak256, Enode, NodeKey, PeerId};
 use rlp::{DecoderError, Rlp, RlpStream};
 use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
 use secp256k1::Message;
@@ -211,6 +211,28 @@ pub struct NodeRecordV4 {
     pub endpoint: Endpoint,
     /// The node's public key.
     pub id: PeerId,
+}
+
+impl From<Enode> for NodeRecordV4 {
+    fn from(enode: Enode) -> Self {
+        NodeRecordV4 {
+            endpoint: Endpoint::new(enode.ip, enode.udp, enode.tcp),
+            id: enode.id,
+        }
+    }
+}
+
+impl NodeRecordV4 {
+    /// The node as an `enode://` URL, if it has an IP address.
+    pub fn to_enode(&self) -> Option<Enode> {
+        let ip = self.endpoint.ip?;
+        Some(Enode::new(
+            self.id,
+            ip,
+            self.endpoint.tcp_port,
+            self.endpoint.udp_port,
+        ))
+    }
 }
 
 /// Ping (0x01): `[version, from, to, expiration, enr-seq?, ...]`.

@@ -1,0 +1,93 @@
+//! Servers that know only a bootnode find each other through discovery v4 and
+//! connect on their own: no static peers, nothing but the candidate stream
+//! of their discovery service feeding their dial schedulers.
+
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use p2p_core::config::Config;
+use p2p_core::{NodeKey, PeerId, Protocol, Server};
+use p2p_discovery::v4::service::{Discv4, Discv4Config};
+use p2p_rlpx::RlpxTransport;
+use tokio::time::{timeout, Instant};
+
+/// Bound for the whole network to connect.
+const BOUND: Duration = Duration::from_secs(30);
+
+fn localhost() -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
+}
+
+struct DiscoveringNode {
+    server: Server,
+    discovery: Discv4,
+}
+
+/// A server on 127.0.0.1 with discovery v4 on the same address, knowing
+/// only `bootnode`, its dial scheduler fed from discovery alone.
+async fn discovering_node(bootnode: &Discv4) -> DiscoveringNode {
+    let key = NodeKey::random();
+    let config = Config::builder()
+        .private_key(key.clone())
+        .listen_addr(localhost())
+        .build()
+        .unwrap();
+    let protocols: Vec<Arc<dyn Protocol>> = examples::default_protocols();
+    let server = Server::start(config, protocols, RlpxTransport::new(Arc::new(key.clone())))
+        .await
+        .unwrap();
+    let tcp_port = server.local_enode().unwrap().tcp;
+    let discovery = Discv4::bind(
+        key,
+        localhost(),
+        Discv4Config {
+            tcp_port,
+            bootnodes: vec![bootnode.local_node()],
+            ..Discv4Config::default()
+        },
+    )
+    .await
+    .unwrap();
+    server.add_candidate_source(discovery.random_nodes());
+    DiscoveringNode { server, discovery }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_knowing_only_a_bootnode_find_and_connect_to_each_other() {
+    // The bootnode runs discovery only: it is no RLPx peer of anyone.
+    let bootnode = Discv4::bind(NodeKey::random(), localhost(), Discv4Config::default())
+        .await
+        .unwrap();
+    let mut nodes = Vec::new();
+    for _ in 0..5 {
+        nodes.push(discovering_node(&bootnode).await);
+    }
+    let ids: HashSet<PeerId> = nodes.iter().map(|n| n.server.node_info().id).collect();
+    // Each node dials the others it finds (max 50 peers, a third dialed),
+    // until every node is connected to every other.
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let mut counts = Vec::new();
+        for node in &nodes {
+            let peers = node.server.peers().await;
+            // Every peer is one of ours, found through the bootnode.
+            assert!(peers.iter().all(|p| ids.contains(&p.id)));
+            counts.push(peers.len());
+        }
+        if counts.iter().all(|&c| c == nodes.len() - 1) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "peers per node after {BOUND:?}: {counts:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for node in nodes {
+        timeout(BOUND, node.server.stop()).await.unwrap();
+        node.discovery.shutdown().await;
+    }
+    bootnode.shutdown().await;
+}
