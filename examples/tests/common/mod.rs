@@ -1,6 +1,7 @@
 //! Shared by the interop tests: drives `interop/ethereumjs/rlpx-peer.mjs`, an
-//! RLPx peer built on `@ethereumjs/devp2p`, over stdin (commands) and stdout
-//! (JSON events, one per line). See the script's header for both.
+//! RLPx peer built on `@ethereumjs/devp2p`, and `dpt-peer.mjs`, its discovery
+//! v4 node, over stdin (commands) and stdout (JSON events, one per line). See
+//! the scripts' headers for both.
 //!
 //! Needs Node.js and `npm ci --prefix interop/ethereumjs`.
 
@@ -59,13 +60,19 @@ impl JsPeer {
     }
 
     pub fn spawn(args: &[&str]) -> Self {
+        Self::spawn_script("rlpx-peer.mjs", args)
+    }
+
+    /// Runs another script of the harness directory with `args`; it must speak
+    /// the same JSON-lines protocol (events out, commands in).
+    pub fn spawn_script(script: &str, args: &[&str]) -> Self {
         let dir = harness_dir();
         assert!(
             dir.join("node_modules/@ethereumjs/devp2p").exists(),
             "run `npm ci --prefix interop/ethereumjs` first"
         );
         let mut child = Command::new("node")
-            .arg(dir.join("rlpx-peer.mjs"))
+            .arg(dir.join(script))
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
