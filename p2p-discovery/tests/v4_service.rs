@@ -8,8 +8,8 @@ use p2p_core::record::NodeRecord;
 use p2p_core::{NodeKey, PeerId};
 use p2p_discovery::v4::service::{Discv4, Discv4Config, Discv4Error};
 use p2p_discovery::v4::wire::{
-    self, Decoded, Endpoint, EnrRequest, FindNode, NodeRecordV4, Packet, Ping, Pong, HASH_SIZE,
-    MAX_PACKET_SIZE, PING_VERSION,
+    self, Decoded, Endpoint, EnrRequest, EnrResponse, FindNode, NodeRecordV4, Packet, Ping, Pong,
+    HASH_SIZE, MAX_PACKET_SIZE, PING_VERSION,
 };
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
@@ -326,5 +326,128 @@ async fn enr_request_needs_bond() {
     assert_eq!(record.seq(), 1);
     assert_eq!(record.udp4(), Some(to.port()));
     assert_eq!(p2p_core::record::peer_id(&record), svc.local_id());
+    svc.shutdown().await;
+}
+
+/// A service with `bootnodes`, keeping its nodes in the database at `db`.
+async fn service_with_db(
+    key: NodeKey,
+    db: &std::path::Path,
+    bootnodes: Vec<NodeRecordV4>,
+) -> Discv4 {
+    let db = p2p_discovery::nodedb::NodeDb::open(db).expect("open node database");
+    let config = Discv4Config {
+        bootnodes,
+        node_db: Some(std::sync::Arc::new(db)),
+        revalidate_interval: Duration::ZERO,
+        ..Discv4Config::default()
+    };
+    Discv4::bind(key, localhost(), config).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_node_database_seeds_the_table_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("nodes.redb");
+    let y = service().await;
+    let z = service().await;
+    let key = NodeKey::random();
+    let x = service_with_db(key.clone(), &db, vec![y.local_node()]).await;
+    timeout(BOUND, x.ping(z.local_node()))
+        .await
+        .unwrap()
+        .unwrap();
+    timeout(BOUND, x.ping(y.local_node()))
+        .await
+        .unwrap()
+        .unwrap();
+    // Its record, as another node fetches it (ENRRequest / ENRResponse).
+    let before = timeout(BOUND, y.request_enr(x.local_node()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p2p_core::record::peer_id(&before), key.id());
+    x.shutdown().await;
+
+    // Back, with no bootnode: the database knows Y and Z.
+    let x = service_with_db(key.clone(), &db, Vec::new()).await;
+    for known in [&y, &z] {
+        let closest = x.closest(known.local_id().node_id(), 1).await.unwrap();
+        assert_eq!(closest.first().map(|n| n.id), Some(known.local_id()));
+    }
+    // The record was re-signed with a higher sequence number: peers that
+    // cached the old one take the new one.
+    let after = timeout(BOUND, y.request_enr(x.local_node()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        after.seq() > before.seq(),
+        "{} then {}",
+        before.seq(),
+        after.seq()
+    );
+    x.shutdown().await;
+    y.shutdown().await;
+    z.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_enr_response_signed_by_another_key_is_refused() {
+    let svc = service().await;
+    let raw = Raw::new().await;
+    let node = NodeRecordV4 {
+        endpoint: raw.endpoint(),
+        id: raw.key.id(),
+    };
+    let to = svc.local_addr();
+    let request = tokio::spawn({
+        let handle = svc.handle();
+        async move { handle.request_enr(node).await }
+    });
+    // The service bonds first: answer its Ping and ping it back.
+    let ping = raw.recv(BOUND).await.expect("ping");
+    raw.send(
+        &Packet::Pong(Pong {
+            to: Endpoint::new(Ipv4Addr::LOCALHOST, to.port(), 0),
+            ping_hash: ping.hash,
+            expiration: future(),
+            enr_seq: None,
+        }),
+        to,
+    )
+    .await;
+    raw.send(&raw.ping(to, future()), to).await;
+    let mut enr_request = None;
+    while enr_request.is_none() {
+        let got = raw.recv(BOUND).await.expect("ENRRequest");
+        if let Packet::EnrRequest(_) = got.packet {
+            enr_request = Some(got.hash);
+        }
+    }
+    // Answer with a valid record of someone else.
+    let other = p2p_core::record::LocalRecord::new(
+        NodeKey::random(),
+        p2p_core::record::Endpoint::default(),
+        1,
+    )
+    .unwrap();
+    let text = other.record().to_base64();
+    let rlp = data_encoding::BASE64URL_NOPAD
+        .decode(text.trim_start_matches("enr:").as_bytes())
+        .unwrap();
+    raw.send(
+        &Packet::EnrResponse(EnrResponse {
+            request_hash: enr_request.unwrap(),
+            record: rlp.into(),
+        }),
+        to,
+    )
+    .await;
+    let result = timeout(BOUND, request).await.unwrap().unwrap();
+    assert!(
+        matches!(result, Err(Discv4Error::InvalidRecord(_))),
+        "{result:?}"
+    );
     svc.shutdown().await;
 }

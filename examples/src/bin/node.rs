@@ -2,20 +2,26 @@
 //! repository's examples, logging its peers as they come and go.
 //!
 //! Runs with no flags: the node key lives in the data directory (created on
-//! first start), and the node listens on 0.0.0.0:30303. A TOML file can set
-//! everything the server's [`Config`] holds.
+//! first start), the node listens on 0.0.0.0:30303 (TCP for RLPx, UDP for
+//! discovery v4) and dials the nodes discovery finds, starting from the
+//! bootnodes given with `--bootnode` or in the configuration. Known nodes are
+//! kept in `nodes.redb` in the data directory, so a restart needs no
+//! bootnode. A TOML file can set everything the server's [`Config`] holds.
 //!
 //! ```text
 //! cargo run --release -p examples --bin node -- --help
 //! ```
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Parser;
 use p2p_core::config::Config;
-use p2p_core::{keyfile, Enode, PeerEvent, Protocol, Server};
+use p2p_core::{keyfile, Enode, NodeKey, PeerEvent, Protocol, Server};
+use p2p_discovery::nodedb::NodeDb;
+use p2p_discovery::v4::service::{Discv4, Discv4Config};
+use p2p_discovery::v4::wire::NodeRecordV4;
 use p2p_rlpx::RlpxTransport;
 use tracing::info;
 
@@ -37,6 +43,13 @@ struct Args {
     /// Most peers at once (default 50).
     #[arg(long)]
     max_peers: Option<usize>,
+    /// Nodes to join the network through, as `enode://` URLs (repeatable);
+    /// added to the configuration's bootnodes.
+    #[arg(long = "bootnode")]
+    bootnodes: Vec<Enode>,
+    /// Run without discovery: only static peers and inbound connections.
+    #[arg(long)]
+    no_discovery: bool,
 }
 
 #[tokio::main]
@@ -62,14 +75,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         config.max_peers = max_peers;
     }
     config.static_nodes.extend(args.peers);
+    config.bootnodes.extend(args.bootnodes);
     config.validate()?;
 
     let key = Arc::new(config.key()?.clone());
+    let bootnodes = config.bootnodes.clone();
     let protocols: Vec<Arc<dyn Protocol>> = examples::default_protocols();
-    let server = Server::start(config, protocols, RlpxTransport::new(key)).await?;
+    let server = Server::start(config, protocols, RlpxTransport::new(key.clone())).await?;
     if let Some(enode) = server.local_enode() {
         info!(%enode, "listening");
     }
+    let discovery = match server.node_info().listen_addr {
+        Some(listen) if !args.no_discovery => {
+            let discovery = start_discovery(&key, listen, bootnodes, &args.datadir).await?;
+            info!(udp = %discovery.local_addr(), "discovery v4 running");
+            server.add_candidate_source(discovery.random_nodes());
+            Some(discovery)
+        }
+        _ => None,
+    };
 
     let mut events = server.subscribe_events();
     // Ctrl-C or SIGTERM (what service managers send) stop the node gracefully.
@@ -90,5 +114,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     info!("stopping");
     server.stop().await;
+    if let Some(discovery) = discovery {
+        discovery.shutdown().await;
+    }
     Ok(())
+}
+
+/// Discovery v4 on the UDP port of the same address as RLPx, as other clients
+/// run it, with the node database in the data directory.
+async fn start_discovery(
+    key: &NodeKey,
+    listen: SocketAddr,
+    bootnodes: Vec<Enode>,
+    datadir: &Path,
+) -> Result<Discv4, Box<dyn std::error::Error>> {
+    std::fs::create_dir_all(datadir)?;
+    let db = NodeDb::open(datadir.join("nodes.redb"))?;
+    let config = Discv4Config {
+        tcp_port: listen.port(),
+        bootnodes: bootnodes.into_iter().map(NodeRecordV4::from).collect(),
+        node_db: Some(Arc::new(db)),
+        ..Discv4Config::default()
+    };
+    Ok(Discv4::bind(key.clone(), listen, config).await?)
 }
