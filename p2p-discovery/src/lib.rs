@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod dns;
+pub mod endpoint;
 pub mod netutil;
 pub mod nodedb;
 pub mod socket;

@@ -451,3 +451,42 @@ async fn an_enr_response_signed_by_another_key_is_refused() {
     );
     svc.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_node_bound_to_any_address_learns_its_own_from_pongs() {
+    let config = Discv4Config {
+        endpoint_statements: 3,
+        revalidate_interval: Duration::ZERO,
+        ..Discv4Config::default()
+    };
+    let x = Discv4::bind(
+        NodeKey::random(),
+        SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0)),
+        config,
+    )
+    .await
+    .unwrap();
+    let port = x.local_addr().port();
+    let first = x.local_record().await.unwrap();
+    assert_eq!(first.ip4(), None, "no address is known yet");
+    let others = [service().await, service().await, service().await];
+    for (i, other) in others.iter().enumerate() {
+        timeout(BOUND, x.ping(other.local_node()))
+            .await
+            .unwrap()
+            .unwrap();
+        let record = x.local_record().await.unwrap();
+        if i < 2 {
+            // Fewer than three nodes agree: nothing is advertised.
+            assert_eq!(record.ip4(), None);
+        } else {
+            assert_eq!(record.ip4(), Some(Ipv4Addr::LOCALHOST));
+            assert_eq!(record.udp4(), Some(port));
+            assert_eq!(record.seq(), first.seq() + 1);
+        }
+    }
+    x.shutdown().await;
+    for other in others {
+        other.shutdown().await;
+    }
+}

@@ -193,3 +193,129 @@ impl Lookup {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::v4::wire::Endpoint;
+    use p2p_core::PeerId;
+    use std::collections::HashMap;
+    use std::net::Ipv4Addr;
+
+    fn record(n: u32) -> NodeRecordV4 {
+        let mut id = [0u8; 64];
+        id[..4].copy_from_slice(&n.to_be_bytes());
+        // Spread the ids: keccak of the key decides the node id anyway.
+        id[4] = 1;
+        NodeRecordV4 {
+            endpoint: Endpoint::new(Ipv4Addr::LOCALHOST, 30303, 30303),
+            id: PeerId(id),
+        }
+    }
+
+    fn closest(all: &[NodeRecordV4], target: &NodeId, n: usize) -> Vec<NodeRecordV4> {
+        let mut v = all.to_vec();
+        v.sort_by(|a, b| distance_cmp(target, &a.id.node_id(), &b.id.node_id()));
+        v.truncate(n);
+        v
+    }
+
+    /// Runs `lookup` to the end against a simulated network where every node
+    /// answers with the true closest nodes it knows (all of `all`), except
+    /// that `fails` says how many times a node fails before answering.
+    fn run(
+        lookup: &mut Lookup,
+        all: &[NodeRecordV4],
+        fails: &mut HashMap<NodeId, u32>,
+    ) -> Vec<NodeRecordV4> {
+        let mut guard = 0;
+        while !lookup.is_done() {
+            guard += 1;
+            assert!(guard < 10_000, "lookup does not end");
+            let mut batch = Vec::new();
+            while let Some(node) = lookup.next_query() {
+                batch.push(node);
+            }
+            assert!(batch.len() <= ALPHA);
+            assert!(
+                !batch.is_empty(),
+                "nothing in flight and nothing to ask, yet not done"
+            );
+            for node in batch {
+                let id = node.id.node_id();
+                match fails.get_mut(&id) {
+                    Some(n) if *n > 0 => {
+                        *n -= 1;
+                        lookup.on_failure(&id);
+                    }
+                    _ => lookup.on_answer(&id, closest(all, lookup.target(), BUCKET_SIZE)),
+                }
+            }
+        }
+        lookup.result()
+    }
+
+    #[test]
+    fn finds_the_closest_nodes_from_one_seed() {
+        let all: Vec<_> = (0..500).map(record).collect();
+        let local = record(10_000).id.node_id();
+        let target = record(20_000).id.node_id();
+        let mut lookup = Lookup::new(target, local, [all[7]], 1);
+        let found = run(&mut lookup, &all, &mut HashMap::new());
+        assert_eq!(found, closest(&all, &target, BUCKET_SIZE));
+        // It asked the seed and each of the closest once, nothing more.
+        assert_eq!(lookup.queries(), BUCKET_SIZE + 1);
+    }
+
+    #[test]
+    fn dead_nodes_are_skipped_and_never_returned() {
+        let all: Vec<_> = (0..300).map(record).collect();
+        let local = record(10_000).id.node_id();
+        let target = record(30_000).id.node_id();
+        let true_closest = closest(&all, &target, BUCKET_SIZE);
+        // The three closest never answer.
+        let mut fails: HashMap<NodeId, u32> = true_closest[..3]
+            .iter()
+            .map(|n| (n.id.node_id(), u32::MAX))
+            .collect();
+        let mut lookup = Lookup::new(target, local, all[..5].iter().copied(), 2);
+        let found = run(&mut lookup, &all, &mut fails);
+        // The answers still name the dead nodes (nobody evicted them yet), so
+        // the lookup learns no live node beyond the closest sixteen; it
+        // returns every live one among those, and no dead one.
+        assert!(found.iter().all(|n| !true_closest[..3].contains(n)));
+        for live in &true_closest[3..] {
+            assert!(found.contains(live));
+        }
+        let mut sorted = found.clone();
+        sorted.sort_by(|a, b| distance_cmp(&target, &a.id.node_id(), &b.id.node_id()));
+        assert_eq!(found, sorted);
+    }
+
+    #[test]
+    fn a_node_that_fails_once_is_asked_again_when_attempts_allow() {
+        let all: Vec<_> = (0..100).map(record).collect();
+        let local = record(10_000).id.node_id();
+        let target = record(40_000).id.node_id();
+        let best = closest(&all, &target, 1)[0];
+        for (attempts, expect_best) in [(1, false), (2, true)] {
+            let mut fails = HashMap::from([(best.id.node_id(), 1)]);
+            let mut lookup = Lookup::new(target, local, all.iter().copied(), attempts);
+            let found = run(&mut lookup, &all, &mut fails);
+            assert_eq!(found.contains(&best), expect_best, "attempts {attempts}");
+        }
+    }
+
+    #[test]
+    fn the_local_node_and_duplicates_are_not_candidates() {
+        let all: Vec<_> = (0..40).map(record).collect();
+        let local = all[0].id.node_id();
+        let target = record(50_000).id.node_id();
+        let seeds = all.iter().chain(all.iter()).copied();
+        let mut lookup = Lookup::new(target, local, seeds, 1);
+        let found = run(&mut lookup, &all, &mut HashMap::new());
+        assert!(found.iter().all(|n| n.id.node_id() != local));
+        let others: Vec<_> = all[1..].to_vec();
+        assert_eq!(found, closest(&others, &target, BUCKET_SIZE));
+    }
+}

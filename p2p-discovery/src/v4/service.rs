@@ -51,6 +51,7 @@ use super::wire::{
     self, Endpoint, EnrRequest, EnrResponse, FindNode, NodeRecordV4, Packet, Ping, Pong,
     MAX_NEIGHBORS, MAX_PACKET_SIZE, PING_VERSION,
 };
+use crate::endpoint::EndpointPredictor;
 use crate::netutil::check_relay_ip;
 use crate::nodedb::{NodeDb, Observation};
 use crate::socket::DatagramSocket;
@@ -86,8 +87,14 @@ pub struct Discv4Config {
     /// The TCP (RLPx) port we advertise in Pings and in our record;
     /// 0 if we do not accept connections.
     pub tcp_port: u16,
-    /// The IP address we advertise; `None` advertises the socket's address.
+    /// The IP address we advertise; `None` advertises the socket's address,
+    /// or, if the socket is bound to the unspecified address (`0.0.0.0`,
+    /// `::`), the address other nodes report seeing us at (see
+    /// [`crate::endpoint`]) once enough of them agree.
     pub advertised_ip: Option<IpAddr>,
+    /// How many distinct nodes must report the same external address before
+    /// we advertise it (go-ethereum: 10).
+    pub endpoint_statements: usize,
     /// The sequence number our node record starts at (keep the last one
     /// across restarts so that it keeps rising). With a node database the
     /// higher of this and the stored one plus one is used.
@@ -122,6 +129,7 @@ impl Default for Discv4Config {
             bond_expiration: Duration::from_secs(12 * 60 * 60),
             tcp_port: 0,
             advertised_ip: None,
+            endpoint_statements: crate::endpoint::DEFAULT_MIN_STATEMENTS,
             enr_seq: 1,
             bootnodes: Vec::new(),
             lookup_attempts: 2,
@@ -226,6 +234,7 @@ enum Command {
         reply: oneshot::Sender<Revalidation>,
     },
     Snapshot(oneshot::Sender<Vec<Observation>>),
+    LocalRecord(oneshot::Sender<NodeRecord>),
     Shutdown,
 }
 
@@ -340,6 +349,11 @@ impl Discv4 {
                 .map_err(|e| Discv4Error::Io(std::io::Error::other(e)))??;
         }
         let record_rlp = record_rlp(&local_record)?;
+        // Only a node that does not know its own address learns it from others.
+        let predictor =
+            (config.advertised_ip.is_none() && local_addr.ip().is_unspecified()).then(|| {
+                EndpointPredictor::new(crate::endpoint::DEFAULT_WINDOW, config.endpoint_statements)
+            });
         let (commands, rx) = mpsc::channel(256);
         let now = Instant::now();
         let mut table = Table::new(local_id.node_id());
@@ -354,6 +368,8 @@ impl Discv4 {
             local_endpoint: Endpoint::new(ip, local_addr.port(), config.tcp_port),
             enr_seq: local_record.seq(),
             record_rlp,
+            local_record,
+            predictor,
             table,
             bonds: HashMap::new(),
             pings: HashMap::new(),
@@ -618,6 +634,11 @@ impl Discv4Handle {
         })
     }
 
+    /// Our current node record, as ENRRequest answers it.
+    pub async fn local_record(&self) -> Result<NodeRecord, Discv4Error> {
+        self.query(Command::LocalRecord).await
+    }
+
     /// Adds nodes we heard of to the table, unverified (revalidation checks
     /// them), e.g. bootnodes learned after startup.
     pub async fn add_nodes(&self, nodes: Vec<NodeRecordV4>) -> Result<(), Discv4Error> {
@@ -861,6 +882,9 @@ struct State<S> {
     local_endpoint: Endpoint,
     enr_seq: u64,
     record_rlp: Bytes,
+    local_record: LocalRecord,
+    /// Set when our external address is to be learned from Pongs.
+    predictor: Option<EndpointPredictor>,
     table: Table,
     bonds: HashMap<NodeId, Bond>,
     /// Pings awaiting a Pong, by ping hash.
@@ -975,6 +999,9 @@ impl<S: DatagramSocket> State<S> {
             }
             Command::Snapshot(reply) => {
                 let _ = reply.send(self.snapshot());
+            }
+            Command::LocalRecord(reply) => {
+                let _ = reply.send(self.local_record.record().clone());
             }
             Command::Shutdown => {}
         }
@@ -1406,6 +1433,9 @@ impl<S: DatagramSocket> State<S> {
         };
         let outcome = self.table.add_verified(node, now.into_std());
         trace!(target: "discv4", "bonded with {from}: {outcome:?}");
+        if let Some(ip) = pong.to.ip {
+            self.learn_endpoint(sender, SocketAddr::new(ip, pong.to.udp_port), now);
+        }
         let info = PongInfo {
             id: sender,
             addr: from,
@@ -1414,6 +1444,57 @@ impl<S: DatagramSocket> State<S> {
         };
         for reply in pending.replies {
             let _ = reply.send(Ok(info.clone()));
+        }
+    }
+}
+
+impl<S> State<S> {
+    /// Takes `reporter`'s statement that it saw us at `seen`; if the
+    /// prediction it leads to differs from what we advertise, advertises it:
+    /// Pings carry it from now on and the record is re-signed with the next
+    /// sequence number (stored, so that it keeps rising across restarts).
+    fn learn_endpoint(&mut self, reporter: PeerId, seen: SocketAddr, now: Instant) {
+        let Some(predictor) = self.predictor.as_mut() else {
+            return;
+        };
+        predictor.add_statement(reporter.node_id(), seen, now.into_std());
+        let Some(predicted) = predictor.predict(now.into_std()) else {
+            return;
+        };
+        let current = self
+            .local_endpoint
+            .ip
+            .map(|ip| SocketAddr::new(ip, self.local_endpoint.udp_port));
+        if current == Some(predicted) || predicted.ip().is_unspecified() {
+            return;
+        }
+        let tcp = self.config.tcp_port;
+        let endpoint = record::Endpoint {
+            ip: Some(predicted.ip()),
+            tcp: (tcp != 0).then_some(tcp),
+            udp: Some(predicted.port()),
+        };
+        match self.local_record.set_endpoint(endpoint) {
+            Ok(_) => {}
+            Err(e) => {
+                warn!(target: "discv4", "cannot advertise {predicted}: {e}");
+                return;
+            }
+        }
+        let Ok(rlp) = record_rlp(&self.local_record) else {
+            return;
+        };
+        self.local_endpoint = Endpoint::new(predicted.ip(), predicted.port(), tcp);
+        self.record_rlp = rlp;
+        self.enr_seq = self.local_record.seq();
+        tracing::info!(target: "discv4", addr = %predicted, seq = self.enr_seq, "external address learned from peers");
+        if let Some(db) = self.config.node_db.clone() {
+            let seq = self.enr_seq;
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = db.set_local_seq(seq) {
+                    warn!(target: "discv4", "storing the record sequence number failed: {e}");
+                }
+            });
         }
     }
 }
