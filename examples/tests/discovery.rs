@@ -10,6 +10,7 @@ use std::time::Duration;
 use p2p_core::config::Config;
 use p2p_core::{NodeKey, PeerId, Protocol, Server};
 use p2p_discovery::v4::service::{Discv4, Discv4Config};
+use p2p_discovery::v5::{Discv5Config, Discv5Service};
 use p2p_rlpx::RlpxTransport;
 use tokio::time::{timeout, Instant};
 
@@ -23,6 +24,31 @@ fn localhost() -> SocketAddr {
 struct DiscoveringNode {
     server: Server,
     discovery: Discv4,
+}
+
+/// A server on 127.0.0.1 without discovery of its own.
+async fn plain_server() -> (Server, NodeKey) {
+    let key = NodeKey::random();
+    let config = Config::builder()
+        .private_key(key.clone())
+        .listen_addr(localhost())
+        .build()
+        .unwrap();
+    let protocols: Vec<Arc<dyn Protocol>> = examples::default_protocols();
+    let server = Server::start(config, protocols, RlpxTransport::new(Arc::new(key.clone())))
+        .await
+        .unwrap();
+    (server, key)
+}
+
+async fn v5_for(key: &NodeKey, server: &Server, boot: &Discv5Service) -> Discv5Service {
+    let config = Discv5Config {
+        listen: localhost(),
+        tcp_port: server.local_enode().unwrap().tcp,
+        bootnodes: vec![boot.local_enr()],
+        ..Discv5Config::default()
+    };
+    Discv5Service::start(key, config).await.unwrap()
 }
 
 /// A server on 127.0.0.1 with discovery v4 on the same address, knowing
@@ -90,4 +116,91 @@ async fn servers_knowing_only_a_bootnode_find_and_connect_to_each_other() {
         node.discovery.shutdown().await;
     }
     bootnode.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_v4_and_v5_feed_one_server_side_by_side() {
+    // Two separate networks: two servers found only through v4, two only
+    // through v5. A fifth server runs both and must reach all four.
+    let boot4 = Discv4::bind(NodeKey::random(), localhost(), Discv4Config::default())
+        .await
+        .unwrap();
+    let boot5 = Discv5Service::start(
+        &NodeKey::random(),
+        Discv5Config {
+            listen: localhost(),
+            ..Discv5Config::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut v4_nodes = Vec::new();
+    for _ in 0..2 {
+        v4_nodes.push(discovering_node(&boot4).await);
+    }
+    let mut v5_nodes = Vec::new();
+    for _ in 0..2 {
+        let (server, key) = plain_server().await;
+        let v5 = v5_for(&key, &server, &boot5).await;
+        // Make itself known to the bootnode, as a refresh would.
+        v5.lookup(v5.local_enr().node_id()).await.unwrap();
+        v5_nodes.push((server, v5));
+    }
+    let (bridge, key) = plain_server().await;
+    let bridge_v5 = v5_for(&key, &bridge, &boot5).await;
+    let bridge_v4 = Discv4::bind(
+        key,
+        localhost(),
+        Discv4Config {
+            tcp_port: bridge.local_enode().unwrap().tcp,
+            bootnodes: vec![boot4.local_node()],
+            ..Discv4Config::default()
+        },
+    )
+    .await
+    .unwrap();
+    bridge.add_candidate_source(bridge_v4.random_nodes());
+    bridge.add_candidate_source(bridge_v5.random_nodes());
+    let mut expected: Vec<PeerId> = v4_nodes
+        .iter()
+        .map(|n| n.server.node_info().id)
+        .chain(v5_nodes.iter().map(|(s, _)| s.node_info().id))
+        .collect();
+    expected.sort();
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let mut peers: Vec<PeerId> = bridge.peers().await.iter().map(|p| p.id).collect();
+        peers.sort();
+        if peers == expected {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "bridge has {} of {} peers; missing v4 nodes: {}, v5 nodes: {}",
+            peers.len(),
+            expected.len(),
+            v4_nodes
+                .iter()
+                .filter(|n| !peers.contains(&n.server.node_info().id))
+                .count(),
+            v5_nodes
+                .iter()
+                .filter(|(s, _)| !peers.contains(&s.node_info().id))
+                .count(),
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    timeout(BOUND, bridge.stop()).await.unwrap();
+    bridge_v4.shutdown().await;
+    bridge_v5.shutdown();
+    for node in v4_nodes {
+        timeout(BOUND, node.server.stop()).await.unwrap();
+        node.discovery.shutdown().await;
+    }
+    for (server, v5) in v5_nodes {
+        timeout(BOUND, server.stop()).await.unwrap();
+        v5.shutdown();
+    }
+    boot4.shutdown().await;
+    boot5.shutdown();
 }

@@ -61,6 +61,14 @@ pub fn eth_fork_id(record: &NodeRecord) -> Option<ForkId> {
     entry.val_at(0).ok()
 }
 
+/// The value of the `eth` entry for `fork_id`, as go-ethereum writes it:
+/// `[[fork_hash, fork_next]]` (a list, so that later fields can follow).
+pub fn eth_entry(fork_id: &ForkId) -> bytes::Bytes {
+    let mut entry = RlpStream::new_list(1);
+    entry.append(fork_id);
+    entry.out().freeze()
+}
+
 /// The record's identity as a peer id.
 pub fn peer_id(record: &NodeRecord) -> PeerId {
     let public = record.public_key();
@@ -176,9 +184,7 @@ fn build(
         }
     }
     if let Some(fork_id) = fork_id {
-        let mut entry = RlpStream::new_list(1);
-        entry.append(&fork_id);
-        builder.add_value_rlp(ETH_KEY, entry.out().freeze());
+        builder.add_value_rlp(ETH_KEY, eth_entry(&fork_id));
     }
     builder.build(key.secret())
 }

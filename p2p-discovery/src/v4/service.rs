@@ -574,62 +574,23 @@ impl Discv4Handle {
         Ok((lookup.result(), lookup.queries()))
     }
 
-    /// An endless stream of nodes found by lookups for random targets, as
-    /// dial candidates: each node with a TCP port, not ourselves, and not
-    /// yielded in the last minute (the dial scheduler keeps its own history;
-    /// this only spares it a flood of repeats from a small network). The stream does its work only while
-    /// polled, so a consumer that stops asking stops the lookups. When
-    /// lookups find nothing new, it waits before the next one, longer each
-    /// time (up to 30 s), instead of flooding a small network.
+    /// An endless stream of dial candidates found by lookups for random
+    /// targets (see [`crate::walk::random_walk`]): nodes with a TCP port, not
+    /// ourselves. The stream does its work only while polled, so a consumer
+    /// that stops asking stops the lookups. It ends when the service stops.
     pub fn random_nodes(&self) -> impl Stream<Item = Enode> + Send + 'static {
-        const REYIELD_AFTER: Duration = Duration::from_secs(60);
-        const MAX_IDLE_WAIT: Duration = Duration::from_secs(30);
-        struct Walk {
-            handle: Discv4Handle,
-            buffer: VecDeque<Enode>,
-            yielded: HashMap<PeerId, Instant>,
-            idle_wait: Duration,
-        }
-        let walk = Walk {
-            handle: self.clone(),
-            buffer: VecDeque::new(),
-            yielded: HashMap::new(),
-            idle_wait: Duration::ZERO,
-        };
-        futures::stream::unfold(walk, |mut walk| async move {
-            loop {
-                if let Some(node) = walk.buffer.pop_front() {
-                    return Some((node, walk));
-                }
-                if !walk.idle_wait.is_zero() {
-                    tokio::time::sleep(walk.idle_wait).await;
-                }
-                let found = match walk.handle.lookup(PeerId(rand::random())).await {
-                    Ok(found) => found,
-                    Err(Discv4Error::Closed) => return None,
+        let handle = self.clone();
+        crate::walk::random_walk(move || {
+            let handle = handle.clone();
+            async move {
+                match handle.lookup(PeerId(rand::random())).await {
+                    Ok(found) => Some(found.iter().filter_map(NodeRecordV4::to_enode).collect()),
+                    Err(Discv4Error::Closed) => None,
                     Err(e) => {
                         debug!(target: "discv4", "random lookup failed: {e}");
-                        Vec::new()
+                        Some(Vec::new())
                     }
-                };
-                let now = Instant::now();
-                walk.yielded
-                    .retain(|_, at| now.duration_since(*at) < REYIELD_AFTER);
-                for node in found {
-                    let Some(enode) = node.to_enode() else {
-                        continue;
-                    };
-                    if enode.tcp == 0 || walk.yielded.contains_key(&node.id) {
-                        continue;
-                    }
-                    walk.yielded.insert(node.id, now);
-                    walk.buffer.push_back(enode);
                 }
-                walk.idle_wait = if walk.buffer.is_empty() {
-                    (walk.idle_wait * 2).clamp(Duration::from_millis(500), MAX_IDLE_WAIT)
-                } else {
-                    Duration::ZERO
-                };
             }
         })
     }

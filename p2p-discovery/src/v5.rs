@@ -1,0 +1,245 @@
+//! Discovery v5, through the well-kept `discv5` crate, behind the same
+//! interface as discovery v4: a stream of dial candidates
+//! ([`Discv5Service::random_nodes`]) that the server mixes with its other
+//! sources.
+//!
+//! # Its own UDP port
+//!
+//! go-ethereum runs v4 and v5 on one UDP port: its v4 reader hands every
+//! packet it cannot decode to the v5 reader. The `discv5` crate binds its
+//! socket itself and offers no way to feed it datagrams received elsewhere, so
+//! sharing a port would mean forking the crate or running a second socket with
+//! `SO_REUSEPORT`, where the kernel spreads datagrams between the two sockets
+//! by hash and each protocol would lose a share of its packets. Neither is
+//! sound, so v5 listens on a port of its own (reth does the same). Its record
+//! (its own ENR, signed by the same key) names that port in `udp`, the RLPx
+//! port in `tcp`, and, if configured, the `eth` fork id; the v4 service keeps
+//! its own record for its own port.
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use discv5::{ConfigBuilder, Discv5, ListenConfig};
+use enr::{CombinedKey, EnrPublicKey};
+use futures::stream::Stream;
+use p2p_core::record::ForkId;
+use p2p_core::{Enode, NodeKey, PeerId};
+use tracing::debug;
+
+/// A node record as discovery v5 handles it (any identity scheme the crate
+/// knows; devp2p nodes use "v4", secp256k1).
+pub type Enr = discv5::Enr;
+
+/// Why the v5 service could not start or answer.
+#[derive(Debug, thiserror::Error)]
+pub enum Discv5Error {
+    /// The key or record could not be built.
+    #[error("invalid key or record: {0}")]
+    Record(String),
+    /// The socket could not be bound.
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The crate refused to start.
+    #[error("discv5: {0}")]
+    Start(String),
+    /// A lookup failed (the service stopped, typically).
+    #[error("query failed: {0}")]
+    Query(String),
+}
+
+/// Settings of a [`Discv5Service`].
+#[derive(Debug, Clone)]
+pub struct Discv5Config {
+    /// The UDP address to listen on. Port 0 picks a free port (found by
+    /// binding and releasing a socket, as the crate cannot report the port
+    /// it bound).
+    pub listen: SocketAddr,
+    /// The IP address to advertise; `None` advertises the listen address
+    /// unless it is unspecified, in which case the crate learns it from
+    /// peers' PONGs.
+    pub advertised_ip: Option<IpAddr>,
+    /// The RLPx (TCP) port to advertise; 0 for none.
+    pub tcp_port: u16,
+    /// The `eth` fork id to advertise, if any.
+    pub fork_id: Option<ForkId>,
+    /// Nodes to start from, as records (v5 needs a node's record, not only
+    /// its address, to contact it).
+    pub bootnodes: Vec<Enr>,
+    /// How long one request waits for its answer.
+    pub request_timeout: Duration,
+}
+
+impl Default for Discv5Config {
+    fn default() -> Self {
+        Discv5Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 9000)),
+            advertised_ip: None,
+            tcp_port: 0,
+            fork_id: None,
+            bootnodes: Vec::new(),
+            request_timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// A running discovery v5 node.
+pub struct Discv5Service {
+    /// Shared with the candidate streams, which start lookups through it;
+    /// locked only to start one (the crate hands back a future that owns
+    /// what it needs) or to stop the service.
+    inner: Arc<Mutex<Discv5>>,
+    local_addr: SocketAddr,
+}
+
+impl std::fmt::Debug for Discv5Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Discv5Service")
+            .field("local_addr", &self.local_addr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The `discv5` crate's form of our node key.
+fn combined_key(key: &NodeKey) -> Result<CombinedKey, Discv5Error> {
+    let mut secret = key.secret_bytes();
+    CombinedKey::secp256k1_from_bytes(&mut secret).map_err(|e| Discv5Error::Record(e.to_string()))
+}
+
+/// The devp2p identity of a record, if it uses the secp256k1 ("v4") scheme.
+pub fn peer_id(enr: &Enr) -> Option<PeerId> {
+    PeerId::from_slice(&enr.public_key().encode_uncompressed())
+}
+
+/// The `enode://` form of a record with an IP address and a TCP port: what
+/// the dialer needs. IPv4 is preferred when the record has both.
+pub fn enode(enr: &Enr) -> Option<Enode> {
+    let id = peer_id(enr)?;
+    if let (Some(ip), Some(tcp)) = (enr.ip4(), enr.tcp4()) {
+        return Some(Enode::new(id, ip.into(), tcp, enr.udp4().unwrap_or(0)));
+    }
+    let (ip, tcp) = (enr.ip6()?, enr.tcp6()?);
+    Some(Enode::new(id, ip.into(), tcp, enr.udp6().unwrap_or(0)))
+}
+
+impl Discv5Service {
+    /// Builds our record, binds the socket and starts the service. Must be
+    /// called inside a tokio runtime.
+    pub async fn start(key: &NodeKey, config: Discv5Config) -> Result<Self, Discv5Error> {
+        let mut listen = config.listen;
+        if listen.port() == 0 {
+            let probe = UdpSocket::bind(listen)?;
+            listen.set_port(probe.local_addr()?.port());
+        }
+        let enr_key = combined_key(key)?;
+        let advertised = config
+            .advertised_ip
+            .or((!listen.ip().is_unspecified()).then_some(listen.ip()));
+        let mut builder = enr::Enr::builder();
+        match advertised {
+            Some(IpAddr::V4(ip)) => {
+                builder.ip4(ip).udp4(listen.port());
+                if config.tcp_port != 0 {
+                    builder.tcp4(config.tcp_port);
+                }
+            }
+            Some(IpAddr::V6(ip)) => {
+                builder.ip6(ip).udp6(listen.port());
+                if config.tcp_port != 0 {
+                    builder.tcp6(config.tcp_port);
+                }
+            }
+            None => {}
+        }
+        if let Some(fork_id) = config.fork_id {
+            builder.add_value_rlp(
+                p2p_core::record::ETH_KEY,
+                p2p_core::record::eth_entry(&fork_id),
+            );
+        }
+        let local_enr = builder
+            .build(&enr_key)
+            .map_err(|e| Discv5Error::Record(e.to_string()))?;
+        let listen_config = ListenConfig::from_ip(listen.ip(), listen.port());
+        let crate_config = ConfigBuilder::new(listen_config)
+            .request_timeout(config.request_timeout)
+            .build();
+        let mut inner = Discv5::new(local_enr, enr_key, crate_config)
+            .map_err(|e| Discv5Error::Start(e.to_string()))?;
+        for enr in config.bootnodes {
+            if let Err(e) = inner.add_enr(enr) {
+                debug!(target: "discv5", "bootnode not added: {e}");
+            }
+        }
+        inner
+            .start()
+            .await
+            .map_err(|e| Discv5Error::Start(format!("{e:?}")))?;
+        Ok(Discv5Service {
+            inner: Arc::new(Mutex::new(inner)),
+            local_addr: listen,
+        })
+    }
+
+    /// The UDP address the service listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Our current record.
+    pub fn local_enr(&self) -> Enr {
+        lock(&self.inner).local_enr()
+    }
+
+    /// Adds a node's record to the table, as a bootnode.
+    pub fn add_enr(&self, enr: Enr) -> Result<(), Discv5Error> {
+        lock(&self.inner)
+            .add_enr(enr)
+            .map_err(|e| Discv5Error::Record(e.to_string()))
+    }
+
+    /// The records in the routing table.
+    pub fn table_entries(&self) -> Vec<Enr> {
+        lock(&self.inner).table_entries_enr()
+    }
+
+    /// An iterative lookup for `target`: the closest records found.
+    pub async fn lookup(&self, target: enr::NodeId) -> Result<Vec<Enr>, Discv5Error> {
+        let lookup = lock(&self.inner).find_node(target);
+        lookup.await.map_err(|e| Discv5Error::Query(e.to_string()))
+    }
+
+    /// An endless stream of dial candidates found by lookups for random
+    /// targets: records with an IP, a TCP port and a devp2p identity. Like
+    /// [`crate::v4::service::Discv4Handle::random_nodes`] (see
+    /// [`crate::walk::random_walk`]), it works only while polled. It ends
+    /// when the service stops.
+    pub fn random_nodes(&self) -> impl Stream<Item = Enode> + Send + 'static {
+        let inner = self.inner.clone();
+        crate::walk::random_walk(move || {
+            let lookup = lock(&inner).find_node(enr::NodeId::random());
+            async move {
+                match lookup.await {
+                    Ok(found) => Some(found.iter().filter_map(enode).collect()),
+                    // Not started (any more): the service is gone.
+                    Err(discv5::QueryError::ServiceNotStarted) => None,
+                    Err(e) => {
+                        debug!(target: "discv5", "random lookup failed: {e}");
+                        Some(Vec::new())
+                    }
+                }
+            }
+        })
+    }
+
+    /// Stops the service.
+    pub fn shutdown(self) {
+        lock(&self.inner).shutdown();
+    }
+}
+
+/// Locks the service; a panic elsewhere while it was locked leaves nothing
+/// half-changed in it that matters here, so a poisoned lock is used as is.
+fn lock(inner: &Mutex<Discv5>) -> std::sync::MutexGuard<'_, Discv5> {
+    inner.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,87 @@
+//! Discovery v5 through the `discv5` crate, on 127.0.0.1: records carry the
+//! devp2p identity, the RLPx port and the fork id; nodes that know one
+//! bootnode find each other; the candidate stream yields dialable nodes.
+
+use std::collections::HashSet;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use futures::StreamExt;
+use p2p_core::record::ForkId;
+use p2p_core::NodeKey;
+use p2p_discovery::v5::{self, Discv5Config, Discv5Service, Enr};
+use tokio::time::{timeout, Instant};
+
+const BOUND: Duration = Duration::from_secs(20);
+
+async fn start(key: &NodeKey, tcp_port: u16, bootnodes: Vec<Enr>) -> Discv5Service {
+    let config = Discv5Config {
+        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        tcp_port,
+        fork_id: Some(ForkId {
+            hash: [0xfc, 0x64, 0xec, 0x04],
+            next: 1_150_000,
+        }),
+        bootnodes,
+        ..Discv5Config::default()
+    };
+    Discv5Service::start(key, config).await.unwrap()
+}
+
+#[tokio::test]
+async fn the_record_names_the_node_its_ports_and_fork() {
+    let key = NodeKey::random();
+    let node = start(&key, 30303, Vec::new()).await;
+    let enr = node.local_enr();
+    assert_eq!(v5::peer_id(&enr), Some(key.id()));
+    assert_eq!(enr.ip4(), Some(Ipv4Addr::LOCALHOST));
+    assert_eq!(enr.udp4(), Some(node.local_addr().port()));
+    assert_eq!(enr.tcp4(), Some(30303));
+    // The same `eth` entry a v4 record carries, readable by p2p-core.
+    let as_v4: p2p_core::record::NodeRecord = enr.to_base64().parse().unwrap();
+    assert_eq!(
+        p2p_core::record::eth_fork_id(&as_v4),
+        Some(ForkId {
+            hash: [0xfc, 0x64, 0xec, 0x04],
+            next: 1_150_000
+        })
+    );
+    let enode = v5::enode(&enr).unwrap();
+    assert_eq!((enode.id, enode.tcp), (key.id(), 30303));
+    node.shutdown();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_knowing_one_bootnode_find_each_other() {
+    let boot = start(&NodeKey::random(), 0, Vec::new()).await;
+    let keys: Vec<NodeKey> = (0..4).map(|_| NodeKey::random()).collect();
+    let mut nodes = Vec::new();
+    for (i, key) in keys.iter().enumerate() {
+        nodes.push(start(key, 40000 + i as u16, vec![boot.local_enr()]).await);
+    }
+    // Each looks itself up (as a refresh does), which makes it known to
+    // the bootnode and fills its table.
+    for node in &nodes {
+        let target = node.local_enr().node_id();
+        timeout(BOUND, node.lookup(target)).await.unwrap().unwrap();
+    }
+    // Node 0's candidate stream yields the other three, dialable.
+    let expected: HashSet<_> = keys[1..].iter().map(|k| k.id()).collect();
+    let mut found = HashSet::new();
+    let mut candidates = std::pin::pin!(nodes[0].random_nodes());
+    let deadline = Instant::now() + BOUND;
+    while !expected.is_subset(&found) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let node = timeout(left, candidates.next())
+            .await
+            .unwrap_or_else(|_| panic!("found only {} of {}", found.len(), expected.len()))
+            .unwrap();
+        assert_eq!(node.ip, Ipv4Addr::LOCALHOST);
+        assert!(node.tcp >= 40000);
+        found.insert(node.id);
+    }
+    for node in nodes {
+        node.shutdown();
+    }
+    boot.shutdown();
+}
