@@ -142,8 +142,10 @@ async fn discovery_v4_and_v5_feed_one_server_side_by_side() {
     for _ in 0..2 {
         let (server, key) = plain_server().await;
         let v5 = v5_for(&key, &server, &boot5).await;
-        // Make itself known to the bootnode, as a refresh would.
+        // Make itself known to the bootnode, as a refresh would, and dial
+        // what it finds, as every node does.
         v5.lookup(v5.local_enr().node_id()).await.unwrap();
+        server.add_candidate_source(v5.random_nodes());
         v5_nodes.push((server, v5));
     }
     let (bridge, key) = plain_server().await;

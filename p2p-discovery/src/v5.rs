@@ -210,17 +210,26 @@ impl Discv5Service {
     }
 
     /// An endless stream of dial candidates found by lookups for random
-    /// targets: records with an IP, a TCP port and a devp2p identity. Like
+    /// targets, and the routing table's entries: records with an IP, a TCP
+    /// port and a devp2p identity. Like
     /// [`crate::v4::service::Discv4Handle::random_nodes`] (see
     /// [`crate::walk::random_walk`]), it works only while polled. It ends
     /// when the service stops.
     pub fn random_nodes(&self) -> impl Stream<Item = Enode> + Send + 'static {
         let inner = self.inner.clone();
         crate::walk::random_walk(move || {
+            let inner = inner.clone();
             let lookup = lock(&inner).find_node(enr::NodeId::random());
             async move {
                 match lookup.await {
-                    Ok(found) => Some(found.iter().filter_map(enode).collect()),
+                    // v5 asks each node for the nodes at a few log distances
+                    // from it, so in a small network a random target can
+                    // miss nodes for many rounds; the table holds every node
+                    // that answered or contacted us, so it is offered too.
+                    Ok(found) => {
+                        let table = lock(&inner).table_entries_enr();
+                        Some(found.iter().chain(&table).filter_map(enode).collect())
+                    }
                     // Not started (any more): the service is gone.
                     Err(discv5::QueryError::ServiceNotStarted) => None,
                     Err(e) => {
