@@ -19,9 +19,12 @@ use std::sync::Arc;
 use clap::Parser;
 use p2p_core::config::Config;
 use p2p_core::{keyfile, Enode, NodeKey, PeerEvent, Protocol, Server};
+use p2p_discovery::dns::client::{DnsConfig, DnsDiscovery};
+use p2p_discovery::dns::tree::TreeUrl;
 use p2p_discovery::nodedb::NodeDb;
 use p2p_discovery::v4::service::{Discv4, Discv4Config};
 use p2p_discovery::v4::wire::NodeRecordV4;
+use p2p_discovery::v5::{Discv5Config, Discv5Service, Enr};
 use p2p_rlpx::RlpxTransport;
 use tracing::info;
 
@@ -50,6 +53,16 @@ struct Args {
     /// Run without discovery: only static peers and inbound connections.
     #[arg(long)]
     no_discovery: bool,
+    /// Also run discovery v5 on this UDP port (on the listen address).
+    #[arg(long)]
+    discv5_port: Option<u16>,
+    /// Discovery v5 bootnodes, as `enr:` records (repeatable).
+    #[arg(long = "discv5-bootnode")]
+    discv5_bootnodes: Vec<String>,
+    /// EIP-1459 node lists to take dial candidates from, as
+    /// `enrtree://<key>@<domain>` URLs (repeatable).
+    #[arg(long = "dns-tree")]
+    dns_trees: Vec<TreeUrl>,
 }
 
 #[tokio::main]
@@ -94,6 +107,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         _ => None,
     };
+    let discovery_v5 = match (server.node_info().listen_addr, args.discv5_port) {
+        (Some(listen), Some(port)) if !args.no_discovery => {
+            let bootnodes = args
+                .discv5_bootnodes
+                .iter()
+                .map(|text| text.parse::<Enr>())
+                .collect::<Result<Vec<_>, _>>()?;
+            let config = Discv5Config {
+                listen: SocketAddr::new(listen.ip(), port),
+                tcp_port: listen.port(),
+                bootnodes,
+                ..Discv5Config::default()
+            };
+            let v5 = Discv5Service::start(&key, config).await?;
+            info!(udp = %v5.local_addr(), enr = %v5.local_enr().to_base64(), "discovery v5 running");
+            server.add_candidate_source(v5.random_nodes());
+            Some(v5)
+        }
+        _ => None,
+    };
+    if !args.dns_trees.is_empty() && !args.no_discovery {
+        let dns = DnsDiscovery::new(args.dns_trees.clone(), DnsConfig::default())?;
+        info!(trees = args.dns_trees.len(), "DNS discovery running");
+        server.add_candidate_source(dns.random_nodes());
+    }
 
     let mut events = server.subscribe_events();
     // Ctrl-C or SIGTERM (what service managers send) stop the node gracefully.
@@ -116,6 +154,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     server.stop().await;
     if let Some(discovery) = discovery {
         discovery.shutdown().await;
+    }
+    if let Some(v5) = discovery_v5 {
+        v5.shutdown();
     }
     Ok(())
 }
