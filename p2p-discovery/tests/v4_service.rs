@@ -490,3 +490,43 @@ async fn a_node_bound_to_any_address_learns_its_own_from_pongs() {
         other.shutdown().await;
     }
 }
+
+#[tokio::test]
+async fn an_emptied_table_is_reseeded_from_the_bootnodes() {
+    let boot = service().await;
+    let other = service().await;
+    // `other` is known to the bootnode.
+    timeout(BOUND, other.ping(boot.local_node()))
+        .await
+        .unwrap()
+        .unwrap();
+    let config = Discv4Config {
+        bootnodes: vec![boot.local_node()],
+        revalidate_interval: Duration::ZERO,
+        ..Discv4Config::default()
+    };
+    let node = Discv4::bind(NodeKey::random(), localhost(), config)
+        .await
+        .unwrap();
+    // Wait for the startup refresh, then empty the table as failed checks
+    // would.
+    let deadline = tokio::time::Instant::now() + BOUND;
+    while node.table_len().await.unwrap() < 2 {
+        assert!(tokio::time::Instant::now() < deadline, "startup refresh");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let handle = node.handle();
+    for known in [boot.local_id(), other.local_id()] {
+        assert!(handle.remove_node(known.node_id()).await.unwrap());
+    }
+    assert_eq!(node.table_len().await.unwrap(), 0);
+    // The next lookup starts over from the bootnode and finds `other`.
+    let found = timeout(BOUND, node.lookup(other.local_id()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(found.iter().any(|n| n.id == other.local_id()), "{found:?}");
+    node.shutdown().await;
+    boot.shutdown().await;
+    other.shutdown().await;
+}

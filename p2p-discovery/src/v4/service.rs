@@ -218,6 +218,10 @@ enum Command {
         found: Vec<NodeRecordV4>,
     },
     AddSeen(Vec<NodeRecordV4>),
+    Remove {
+        id: NodeId,
+        reply: oneshot::Sender<bool>,
+    },
     TableLen(oneshot::Sender<usize>),
     Closest {
         target: NodeId,
@@ -519,7 +523,8 @@ impl Discv4Handle {
 
     /// Finds the (at most [`BUCKET_SIZE`]) live nodes closest to `target`
     /// by iterative lookup; see [`super::lookup`]. Every node in the result
-    /// answered a FindNode during the lookup.
+    /// answered a FindNode during the lookup. An empty table is re-seeded
+    /// with the bootnodes first.
     pub async fn lookup(&self, target: PeerId) -> Result<Vec<NodeRecordV4>, Discv4Error> {
         Ok(self.lookup_with_stats(target).await?.0)
     }
@@ -531,7 +536,13 @@ impl Discv4Handle {
         target: PeerId,
     ) -> Result<(Vec<NodeRecordV4>, usize), Discv4Error> {
         let target_id = target.node_id();
-        let seeds = self.closest(target_id, BUCKET_SIZE).await?;
+        let mut seeds = self.closest(target_id, BUCKET_SIZE).await?;
+        if seeds.is_empty() && !self.config.bootnodes.is_empty() {
+            // The table emptied (every node failed its checks): start over
+            // from the bootnodes rather than wait for the next refresh.
+            self.add_nodes(self.config.bootnodes.clone()).await?;
+            seeds = self.closest(target_id, BUCKET_SIZE).await?;
+        }
         let mut lookup = Lookup::new(
             target_id,
             self.local_node_id,
@@ -604,6 +615,12 @@ impl Discv4Handle {
     /// them), e.g. bootnodes learned after startup.
     pub async fn add_nodes(&self, nodes: Vec<NodeRecordV4>) -> Result<(), Discv4Error> {
         self.send(Command::AddSeen(nodes)).await
+    }
+
+    /// Removes a node from the table (a replacement takes its place), e.g.
+    /// one the application found useless. Returns whether it was there.
+    pub async fn remove_node(&self, id: NodeId) -> Result<bool, Discv4Error> {
+        self.query(|reply| Command::Remove { id, reply }).await
     }
 
     /// The number of live entries in the routing table.
@@ -944,6 +961,9 @@ impl<S: DatagramSocket> State<S> {
                 for node in nodes {
                     self.table.add_seen(node, now.into_std());
                 }
+            }
+            Command::Remove { id, reply } => {
+                let _ = reply.send(self.table.remove(&id).is_some());
             }
             Command::TableLen(reply) => {
                 let _ = reply.send(self.table.len());
