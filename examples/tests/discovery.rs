@@ -54,16 +54,7 @@ async fn v5_for(key: &NodeKey, server: &Server, boot: &Discv5Service) -> Discv5S
 /// A server on 127.0.0.1 with discovery v4 on the same address, knowing
 /// only `bootnode`, its dial scheduler fed from discovery alone.
 async fn discovering_node(bootnode: &Discv4) -> DiscoveringNode {
-    let key = NodeKey::random();
-    let config = Config::builder()
-        .private_key(key.clone())
-        .listen_addr(localhost())
-        .build()
-        .unwrap();
-    let protocols: Vec<Arc<dyn Protocol>> = examples::default_protocols();
-    let server = Server::start(config, protocols, RlpxTransport::new(Arc::new(key.clone())))
-        .await
-        .unwrap();
+    let (server, key) = plain_server().await;
     let tcp_port = server.local_enode().unwrap().tcp;
     let discovery = Discv4::bind(
         key,
