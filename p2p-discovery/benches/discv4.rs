@@ -13,22 +13,22 @@
 //! [`wire::decode`] bounds how many packets a node can take in. It hashes the
 //! datagram twice with Keccak-256 (the packet hash over signature and data, and
 //! the signed digest over the data) and recovers the sender's public key from
-//! the signature; recovery (one ECDSA public-key recovery, ~25 µs) is the floor
+//! the signature; recovery (one ECDSA public-key recovery) is the floor
 //! nothing can get under.
 //!
-//! - `decode/{ping,find_node,neighbors_12}`: [`wire::decode`] of a Ping, a
+//! - `discv4_decode/{ping,find_node,neighbors_12}`: [`wire::decode`] of a Ping, a
 //!   FindNode and a full Neighbors packet (12 IPv4 nodes), each made by
 //!   [`wire::encode`] with a random key. Throughput in packets.
-//! - `primitives/ecdsa_recover`: `RecoverableSignature::recover_ecdsa` over a
+//! - `discv4_primitives/ecdsa_recover`: `RecoverableSignature::recover_ecdsa` over a
 //!   32-byte digest, the very call `decode` makes (the `secp256k1` global
 //!   context; recovery takes no secret, so the context is not re-randomized).
-//! - `primitives/keccak256_hash/*` and `keccak256_sighash/*`: `p2p_core::keccak256`
+//! - `discv4_primitives/{keccak256_hash,keccak256_sighash}/*`: `p2p_core::keccak256`
 //!   over the two spans `decode` hashes in each packet (everything after the
 //!   hash; type byte and data).
-//! - `decode_parts/*`: the remaining steps of `decode`, to account for the gap
+//! - `discv4_decode_parts/*`: the remaining steps of `decode`, to account for the gap
 //!   above the bound: parsing the signature, the RLP of the packet data, and
 //!   turning the recovered key into a `PeerId`.
-//! - `encode/*`: [`wire::encode`] (RLP, one signature, two hashes), the cost on
+//! - `discv4_encode/*`: [`wire::encode`] (RLP, one signature, two hashes), the cost on
 //!   the sending side.
 //!
 //! 30 samples each, 1 s warm-up, 3 s measurement (`config()`).
@@ -41,7 +41,8 @@
 //! `DISCV4_LOOKUP_NODES` (default 1,000) [`Discv4`] services in this process,
 //! each on its own 127.0.0.1 UDP socket wrapped in a [`CountingSocket`]; all
 //! share one [`PacketCounts`], which counts every datagram of the network. They
-//! run on one multi-threaded tokio runtime with 2 workers.
+//! run on one multi-threaded tokio runtime with 2 workers, as does the task
+//! that drives the measurement.
 //!
 //! - Node 0 is every other node's only bootnode. Nodes start in batches of 50;
 //!   after each batch the network is left until it is quiet (no datagram for
@@ -57,8 +58,10 @@
 //!   A lookup for a new target mostly asks nodes the looker never talked to,
 //!   so it first bonds with them (ping, pong and the ping-back, four datagrams
 //!   more per node); a repeated one finds the bonds in place.
-//! - Per lookup: the wall time of `lookup_with_stats` alone; the FindNode
-//!   queries it reports; the datagrams sent network-wide from its start until
+//! - Per lookup: the wall time of `lookup_with_stats` alone; the CPU time all
+//!   threads of the process spent meanwhile (from `/proc/self/task/*/schedstat`,
+//!   Linux only), to tell CPU-bound from waiting; the FindNode queries it
+//!   reports; the datagrams sent network-wide from its start until
 //!   the network is quiet again (no datagram for 50 ms, not timed), answers
 //!   included. The result is checked against the 16 nodes closest to the
 //!   target by XOR distance among all nodes but the looker (brute force), for
@@ -74,7 +77,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
 use futures::future::join_all;
-use p2p_core::{keccak256, NodeKey, PeerId};
+use p2p_core::{keccak256, NodeId, NodeKey, PeerId};
 use p2p_discovery::testing::{CountingSocket, PacketCounts};
 use p2p_discovery::v4::service::{Discv4, Discv4Config};
 use p2p_discovery::v4::table::{distance_cmp, BUCKET_SIZE};
@@ -145,7 +148,7 @@ fn packet_benches(c: &mut Criterion) {
         eprintln!("{name}: {} bytes", datagram.len());
     }
 
-    let mut g = c.benchmark_group("decode");
+    let mut g = c.benchmark_group("discv4_decode");
     g.throughput(Throughput::Elements(1));
     for (name, datagram) in &datagrams {
         g.bench_function(*name, |b| {
@@ -154,7 +157,7 @@ fn packet_benches(c: &mut Criterion) {
     }
     g.finish();
 
-    let mut g = c.benchmark_group("primitives");
+    let mut g = c.benchmark_group("discv4_primitives");
     // Recovery from the Ping's signature; its cost does not depend on the digest.
     let ping = &datagrams[0].1;
     let (signature, digest) = signature_and_digest(ping);
@@ -185,7 +188,7 @@ fn packet_benches(c: &mut Criterion) {
     }
     g.finish();
 
-    let mut g = c.benchmark_group("decode_parts");
+    let mut g = c.benchmark_group("discv4_decode_parts");
     g.bench_function("signature_parse", |b| {
         b.iter(|| signature_and_digest_parse_only(black_box(ping)))
     });
@@ -202,7 +205,7 @@ fn packet_benches(c: &mut Criterion) {
     }
     g.finish();
 
-    let mut g = c.benchmark_group("encode");
+    let mut g = c.benchmark_group("discv4_encode");
     g.throughput(Throughput::Elements(1));
     for (name, packet) in &packets {
         g.bench_with_input(BenchmarkId::from_parameter(name), packet, |b, p| {
@@ -297,9 +300,22 @@ async fn settle(counts: &PacketCounts, window: Duration) {
     }
 }
 
+/// CPU time all threads of this process have run so far, in nanoseconds
+/// (Linux; `None` elsewhere).
+fn process_cpu_ns() -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let schedstat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += schedstat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
 /// One measured lookup.
 struct Sample {
     time: Duration,
+    /// CPU time of all threads during the lookup, if known.
+    cpu: Option<Duration>,
     queries: usize,
     datagrams: u64,
     /// How many of the true 16 closest the result holds.
@@ -311,36 +327,43 @@ struct Sample {
 async fn measured_lookup(
     looker: &Discv4,
     target: PeerId,
-    all: &[PeerId],
+    all: &[(NodeId, PeerId)],
     counts: &PacketCounts,
 ) -> Sample {
     settle(counts, QUIET_LOOKUP).await;
     let sent_before = counts.sent();
+    let cpu_before = process_cpu_ns();
     let started = Instant::now();
     let (found, queries) = timeout(BOUND, looker.lookup_with_stats(target))
         .await
         .expect("lookup within bound")
         .expect("lookup");
     let time = started.elapsed();
+    let cpu = cpu_before
+        .zip(process_cpu_ns())
+        .map(|(before, after)| Duration::from_nanos(after.saturating_sub(before)));
     settle(counts, QUIET_LOOKUP).await;
     let datagrams = counts.sent() - sent_before;
 
     let target_id = target.node_id();
-    let mut others: Vec<PeerId> = all
+    let mut others: Vec<&(NodeId, PeerId)> = all
         .iter()
-        .copied()
-        .filter(|id| *id != looker.local_id())
+        .filter(|(_, id)| *id != looker.local_id())
         .collect();
-    others.sort_by(|a, b| distance_cmp(&target_id, &a.node_id(), &b.node_id()));
-    let expected = &others[..BUCKET_SIZE.min(others.len())];
-    let got: Vec<PeerId> = found.iter().map(|n| n.id).collect();
-    let hits = expected.iter().filter(|id| got.contains(id)).count();
-    let sorted = got.windows(2).all(|w| {
-        distance_cmp(&target_id, &w[0].node_id(), &w[1].node_id()) != std::cmp::Ordering::Greater
-    });
-    let well_formed = sorted && got.iter().all(|id| others.contains(id));
+    others.sort_by(|a, b| distance_cmp(&target_id, &a.0, &b.0));
+    let got: Vec<NodeId> = found.iter().map(|n| n.id.node_id()).collect();
+    let hits = others
+        .iter()
+        .take(BUCKET_SIZE)
+        .filter(|(id, _)| got.contains(id))
+        .count();
+    let sorted = got
+        .windows(2)
+        .all(|w| distance_cmp(&target_id, &w[0], &w[1]) != std::cmp::Ordering::Greater);
+    let well_formed = sorted && got.iter().all(|id| others.iter().any(|(o, _)| o == id));
     Sample {
         time,
+        cpu,
         queries,
         datagrams,
         hits,
@@ -390,6 +413,20 @@ fn report(kind: &str, samples: &[Sample]) {
         quantile(&ms, 0.9),
         ms[ms.len() - 1],
     );
+    if samples.iter().all(|s| s.cpu.is_some()) {
+        let cpu = sorted(
+            samples
+                .iter()
+                .map(|s| s.cpu.expect("checked").as_secs_f64() * 1e3),
+        );
+        println!(
+            "{:16} CPU ms (all threads): median {:.2}  mean {:.2}  = {:.2} cores busy on average",
+            "",
+            median(&cpu),
+            mean(&cpu),
+            mean(&cpu) / mean(&ms),
+        );
+    }
     println!(
         "{:16} FindNode queries: median {:.1}  mean {:.2}  min {}  max {}",
         "",
@@ -480,7 +517,10 @@ async fn lookups_in_network(node_count: usize, lookups: usize) {
         sizes[sizes.len() - 1],
     );
 
-    let all: Vec<PeerId> = nodes.iter().map(|n| n.local_id()).collect();
+    let all: Vec<(NodeId, PeerId)> = nodes
+        .iter()
+        .map(|n| (n.local_id().node_id(), n.local_id()))
+        .collect();
     let mut lookers: Vec<usize> = (0..nodes.len()).collect();
     lookers.shuffle(&mut rand::rng());
     lookers.truncate(lookups);
@@ -527,5 +567,9 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
-    runtime.block_on(lookups_in_network(node_count, lookups));
+    // On a worker like the services, as in an application; the main thread
+    // only waits.
+    runtime
+        .block_on(runtime.spawn(lookups_in_network(node_count, lookups)))
+        .expect("measurement task");
 }
