@@ -41,8 +41,8 @@
 //! `DISCV4_LOOKUP_NODES` (default 1,000) [`Discv4`] services in this process,
 //! each on its own 127.0.0.1 UDP socket wrapped in a [`CountingSocket`]; all
 //! share one [`PacketCounts`], which counts every datagram of the network. They
-//! run on one multi-threaded tokio runtime with 2 workers, as does the task
-//! that drives the measurement.
+//! run on one multi-threaded tokio runtime with 2 workers (`DISCV4_WORKERS`),
+//! as does the task that drives the measurement.
 //!
 //! - Node 0 is every other node's only bootnode. Nodes start in batches of 50;
 //!   after each batch the network is left until it is quiet (no datagram for
@@ -563,7 +563,7 @@ fn main() {
         return;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(env_usize("DISCV4_WORKERS", 2))
         .enable_all()
         .build()
         .expect("tokio runtime");
