@@ -35,7 +35,7 @@
 //!
 //! # Lookups in a 1,000-node network (custom measurement, printed)
 //!
-//! A criterion loop does not fit here: the network takes a minute to build,
+//! A criterion loop does not fit here: the network takes two minutes to build,
 //! and the figures of interest (FindNode queries, datagrams, whether the result
 //! is right) are not times. So after the criterion benches, `main` builds
 //! `DISCV4_LOOKUP_NODES` (default 1,000) [`Discv4`] services in this process,
