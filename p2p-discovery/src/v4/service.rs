@@ -370,7 +370,6 @@ impl Discv4 {
             socket,
             key,
             local_endpoint: Endpoint::new(ip, local_addr.port(), config.tcp_port),
-            enr_seq: local_record.seq(),
             record_rlp,
             local_record,
             predictor,
@@ -858,7 +857,8 @@ struct State<S> {
     socket: S,
     key: NodeKey,
     local_endpoint: Endpoint,
-    enr_seq: u64,
+    /// Our record's RLP, kept so that each ENRRequest is answered without
+    /// encoding it again.
     record_rlp: Bytes,
     local_record: LocalRecord,
     /// Set when our external address is to be learned from Pongs.
@@ -1056,14 +1056,17 @@ impl<S: DatagramSocket> State<S> {
             }
             !queue.is_empty()
         });
-        self.enr_requests.retain(|_, p| {
-            if p.deadline > now {
-                return true;
+        let expired: Vec<[u8; 32]> = self
+            .enr_requests
+            .iter()
+            .filter(|(_, p)| p.deadline <= now)
+            .map(|(hash, _)| *hash)
+            .collect();
+        for hash in expired {
+            if let Some(p) = self.enr_requests.remove(&hash) {
+                let _ = p.reply.send(Err(Discv4Error::Timeout));
             }
-            let (reply, _) = oneshot::channel();
-            let _ = std::mem::replace(&mut p.reply, reply).send(Err(Discv4Error::Timeout));
-            false
-        });
+        }
         self.ping_waiters.retain(|_, waiters| {
             let (expired, waiting): (Vec<_>, Vec<_>) =
                 waiters.drain(..).partition(|(d, _)| *d <= now);
@@ -1097,7 +1100,7 @@ impl<S: DatagramSocket> State<S> {
                     from: self.local_endpoint,
                     to: node.endpoint,
                     expiration: expiration(),
-                    enr_seq: Some(self.enr_seq),
+                    enr_seq: Some(self.local_record.seq()),
                 });
                 self.send_to(&ping, addr).await
             }
@@ -1356,7 +1359,7 @@ impl<S: DatagramSocket> State<S> {
             to: Endpoint::new(from.ip(), from.port(), ping.from.tcp_port),
             ping_hash: hash,
             expiration: expiration(),
-            enr_seq: Some(self.enr_seq),
+            enr_seq: Some(self.local_record.seq()),
         });
         if let Err(e) = self.send_to(&pong, from).await {
             debug!(target: "discv4", "sending Pong to {from} failed: {e}");
@@ -1467,10 +1470,9 @@ impl<S> State<S> {
         };
         self.local_endpoint = Endpoint::new(predicted.ip(), predicted.port(), tcp);
         self.record_rlp = rlp;
-        self.enr_seq = self.local_record.seq();
-        tracing::info!(target: "discv4", addr = %predicted, seq = self.enr_seq, "external address learned from peers");
+        let seq = self.local_record.seq();
+        tracing::info!(target: "discv4", addr = %predicted, seq, "external address learned from peers");
         if let Some(db) = self.config.node_db.clone() {
-            let seq = self.enr_seq;
             tokio::task::spawn_blocking(move || {
                 if let Err(e) = db.set_local_seq(seq) {
                     warn!(target: "discv4", "storing the record sequence number failed: {e}");
