@@ -1,4 +1,6 @@
 //! Capability plugins for devp2p: `eth`, `snap` and a demo capability.
 #![warn(missing_docs)]
 
+pub mod codec;
 pub mod forkid;
+pub mod snap;

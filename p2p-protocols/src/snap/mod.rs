@@ -1,0 +1,1 @@
+//! The `snap/1` capability (`caps/snap.md`): state snapshot exchange.
