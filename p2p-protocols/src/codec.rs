@@ -52,7 +52,7 @@ impl MessageError {
     }
 
     /// Attaches `code` to a decoder error.
-    pub fn malformed(code: u64) -> impl FnOnce(DecoderError) -> MessageError {
+    pub fn malformed(code: u64) -> impl Fn(DecoderError) -> MessageError + Copy {
         move |error| MessageError::Malformed { code, error }
     }
 }

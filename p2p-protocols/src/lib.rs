@@ -2,5 +2,6 @@
 #![warn(missing_docs)]
 
 pub mod codec;
+pub mod eth;
 pub mod forkid;
 pub mod snap;
