@@ -498,12 +498,11 @@ impl EthMessage {
             code::NEW_BLOCK_HASHES if version == EthVersion::Eth68 => EthMessage::NewBlockHashes(
                 codec::decode_list(&rlp, code, limits::MAX_ANNOUNCED_HASHES)?,
             ),
-            code::TRANSACTIONS => EthMessage::Transactions(codec::decode_list_with(
-                &rlp,
-                code,
-                usize::MAX,
-                |tx| Transaction::decode_in(tx, payload),
-            )?),
+            code::TRANSACTIONS => {
+                EthMessage::Transactions(codec::decode_list_with(&rlp, code, usize::MAX, |tx| {
+                    Transaction::decode_in(tx, payload)
+                })?)
+            }
             code::GET_BLOCK_HEADERS => {
                 expect_fields(&rlp, 2).map_err(malformed)?;
                 let query = rlp.at(1).map_err(malformed)?;
@@ -531,9 +530,12 @@ impl EthMessage {
                 let (request_id, list) = response(&rlp, code)?;
                 EthMessage::BlockBodies(BlockBodies {
                     request_id,
-                    bodies: codec::decode_list_with(&list, code, limits::MAX_RESPONSE_ITEMS, |b| {
-                        BlockBody::decode_in(b, payload)
-                    })?,
+                    bodies: codec::decode_list_with(
+                        &list,
+                        code,
+                        limits::MAX_RESPONSE_ITEMS,
+                        |b| BlockBody::decode_in(b, payload),
+                    )?,
                 })
             }
             code::NEW_BLOCK if version == EthVersion::Eth68 => {

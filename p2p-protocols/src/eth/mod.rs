@@ -1,6 +1,10 @@
 //! The `eth` capability (`caps/eth.md`), versions 68 and 69.
 
+pub mod chain;
+pub mod handler;
+pub mod handshake;
 pub mod messages;
+pub mod tracker;
 pub mod types;
 
 /// An eth protocol version this crate speaks.

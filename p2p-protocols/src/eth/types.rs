@@ -51,7 +51,11 @@ impl std::fmt::Debug for Bloom {
         if self.0.iter().all(|b| *b == 0) {
             f.write_str("Bloom(empty)")
         } else {
-            write!(f, "Bloom({} bits set)", self.0.iter().map(|b| b.count_ones()).sum::<u32>())
+            write!(
+                f,
+                "Bloom({} bits set)",
+                self.0.iter().map(|b| b.count_ones()).sum::<u32>()
+            )
         }
     }
 }
@@ -343,7 +347,10 @@ impl Transaction {
         if rlp.is_list() {
             0
         } else {
-            rlp.data().ok().and_then(|d| d.first().copied()).unwrap_or(0)
+            rlp.data()
+                .ok()
+                .and_then(|d| d.first().copied())
+                .unwrap_or(0)
         }
     }
 
@@ -612,7 +619,9 @@ impl Decodable for ReceiptOutcome {
             [] => Ok(ReceiptOutcome::Status(false)),
             [1] => Ok(ReceiptOutcome::Status(true)),
             b if b.len() == 32 => Ok(ReceiptOutcome::PostState(H256::from_slice(b))),
-            _ => Err(DecoderError::Custom("receipt status is neither 0, 1 nor a root")),
+            _ => Err(DecoderError::Custom(
+                "receipt status is neither 0, 1 nor a root",
+            )),
         })
     }
 }
@@ -698,17 +707,35 @@ pub struct ReceiptWithBloom {
 
 impl Encodable for ReceiptWithBloom {
     fn rlp_append(&self, s: &mut RlpStream) {
-        if self.receipt.tx_type == 0 {
-            self.receipt.append_consensus(s, &self.bloom);
+        self.receipt.append_with_bloom(s, &self.bloom);
+    }
+}
+
+impl Receipt {
+    /// Writes the eth/68 form (with `bloom`) as one item: a list for a legacy
+    /// receipt, `tx-type || rlp(list)` as a byte string for a typed one.
+    pub(crate) fn append_with_bloom(&self, s: &mut RlpStream, bloom: &Bloom) {
+        if self.tx_type == 0 {
+            self.append_consensus(s, bloom);
         } else {
             let mut inner = RlpStream::new();
-            self.receipt.append_consensus(&mut inner, &self.bloom);
+            self.append_consensus(&mut inner, bloom);
             let inner = inner.out();
             let mut typed = Vec::with_capacity(1 + inner.len());
-            typed.push(self.receipt.tx_type);
+            typed.push(self.tx_type);
             typed.extend_from_slice(&inner);
             s.encoder().encode_value(&typed);
         }
+    }
+}
+
+/// A receipt written in the eth/68 form with its bloom computed on the way,
+/// without cloning it into a [`ReceiptWithBloom`].
+pub(crate) struct Eth68Receipt<'a>(pub &'a Receipt);
+
+impl Encodable for Eth68Receipt<'_> {
+    fn rlp_append(&self, s: &mut RlpStream) {
+        self.0.append_with_bloom(s, &self.0.bloom());
     }
 }
 
@@ -802,7 +829,10 @@ mod tests {
             mainnet_genesis().hash(),
             hex32("d4e56740f876aef8c010b86a40d5f56745a118d0906a34e69aec8c0db1cb8fa3")
         );
-        assert_eq!(keccak256(&rlp::encode_list::<u8, u8>(&[])), EMPTY_OMMERS_HASH);
+        assert_eq!(
+            keccak256(&rlp::encode_list::<u8, u8>(&[])),
+            EMPTY_OMMERS_HASH
+        );
         assert_eq!(keccak256(&[0x80]), EMPTY_ROOT_HASH);
     }
 
@@ -822,7 +852,10 @@ mod tests {
             }
             let bytes = rlp::encode(&header);
             lens.push(Rlp::new(&bytes).item_count().unwrap());
-            assert_eq!(crate::codec::decode_exact::<BlockHeader>(&bytes), Ok(header.clone()));
+            assert_eq!(
+                crate::codec::decode_exact::<BlockHeader>(&bytes),
+                Ok(header.clone())
+            );
         }
         assert_eq!(lens, vec![15, 16, 17, 18, 19, 20, 21]);
         // A later field without an earlier one cannot be encoded; it is cut.
@@ -896,7 +929,13 @@ mod tests {
         assert!(bloom.may_contain(Address::repeat_byte(0x11).as_bytes()));
         assert!(bloom.may_contain(H256::repeat_byte(0x22).as_bytes()));
         assert!(!bloom.may_contain(b"absent"));
-        for r in [receipt.clone(), Receipt { tx_type: 0, ..receipt.clone() }] {
+        for r in [
+            receipt.clone(),
+            Receipt {
+                tx_type: 0,
+                ..receipt.clone()
+            },
+        ] {
             let with_bloom = r.clone().with_bloom();
             let bytes = rlp::encode(&with_bloom);
             assert_eq!(Rlp::new(&bytes).is_list(), r.tx_type == 0);
@@ -915,7 +954,11 @@ mod tests {
 
     #[test]
     fn hash_or_number_tells_them_apart_by_length() {
-        for v in [HashOrNumber::Number(0), HashOrNumber::Number(u64::MAX), HashOrNumber::Hash(H256::repeat_byte(5))] {
+        for v in [
+            HashOrNumber::Number(0),
+            HashOrNumber::Number(u64::MAX),
+            HashOrNumber::Hash(H256::repeat_byte(5)),
+        ] {
             assert_eq!(crate::codec::decode_exact(&rlp::encode(&v)), Ok(v));
         }
         assert!(crate::codec::decode_exact::<HashOrNumber>(&rlp::encode(&vec![0u8; 9])).is_err());

@@ -1,0 +1,402 @@
+//! A small chain held in memory, implementing [`EthHandler`]: for examples,
+//! tests and benchmarks, and as the reference of what a handler does.
+//!
+//! It keeps one canonical chain (no forks, no state), a transaction pool, and
+//! the last announcements received, so a test can see what peers told it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::RwLock;
+
+use bytes::Bytes;
+use p2p_core::PeerId;
+use primitive_types::{H256, U256};
+
+use super::handler::{Announcement, EthHandler};
+use super::handshake::ChainHead;
+use super::types::{
+    keccak256, BlockBody, BlockHeader, Log, Receipt, ReceiptOutcome, Transaction,
+    EMPTY_OMMERS_HASH, EMPTY_ROOT_HASH,
+};
+
+/// How many announcements [`MemoryChain`] remembers (the oldest go first).
+pub const ANNOUNCEMENTS_KEPT: usize = 1024;
+
+/// Why a block could not be added.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    /// The block's parent is not the head.
+    #[error("block {number} does not extend the head")]
+    NotOnHead {
+        /// The block's number.
+        number: u64,
+    },
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Canonical hashes by number.
+    canonical: Vec<H256>,
+    headers: HashMap<H256, BlockHeader>,
+    bodies: HashMap<H256, BlockBody>,
+    receipts: HashMap<H256, Vec<Receipt>>,
+    total_difficulty: U256,
+    pool: HashMap<H256, Transaction>,
+    announcements: VecDeque<(PeerId, Announcement)>,
+}
+
+/// A chain in memory. All methods take `&self`; share it in an `Arc`.
+#[derive(Debug)]
+pub struct MemoryChain {
+    inner: RwLock<Inner>,
+}
+
+impl MemoryChain {
+    /// A chain holding only `genesis`.
+    pub fn new(genesis: BlockHeader) -> Self {
+        let hash = genesis.hash();
+        let inner = Inner {
+            canonical: vec![hash],
+            total_difficulty: genesis.difficulty,
+            headers: HashMap::from([(hash, genesis)]),
+            bodies: HashMap::from([(hash, BlockBody::default())]),
+            receipts: HashMap::from([(hash, vec![])]),
+            ..Inner::default()
+        };
+        MemoryChain {
+            inner: RwLock::new(inner),
+        }
+    }
+
+    /// Ethereum mainnet's genesis header (hash `d4e56740…cb8fa3`).
+    pub fn mainnet_genesis() -> BlockHeader {
+        let hex32 = |s: &str| {
+            let mut out = [0u8; 32];
+            for (i, byte) in out.iter_mut().enumerate() {
+                *byte = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).expect("constant hex");
+            }
+            H256(out)
+        };
+        BlockHeader {
+            ommers_hash: EMPTY_OMMERS_HASH,
+            state_root: hex32("d7f8974fb5ac78d9ac099b9ad5018bedc2ce0a72dad1827a1709da30580f0544"),
+            transactions_root: EMPTY_ROOT_HASH,
+            receipts_root: EMPTY_ROOT_HASH,
+            difficulty: U256::from(0x4_0000_0000u64),
+            gas_limit: 5000,
+            extra_data: Bytes::copy_from_slice(
+                hex32("11bbe8db4e347b4e8c937c1c8370e4b5ed33adb3db69cbdb7a38e1e50b1b82fa")
+                    .as_bytes(),
+            ),
+            nonce: 0x42u64.to_be_bytes(),
+            ..BlockHeader::default()
+        }
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Inner> {
+        // A panic while holding the lock leaves plain data behind; keep
+        // serving it rather than poisoning every peer.
+        self.inner.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
+        self.inner.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Appends a block on the head.
+    pub fn push_block(
+        &self,
+        header: BlockHeader,
+        body: BlockBody,
+        receipts: Vec<Receipt>,
+    ) -> Result<H256, ChainError> {
+        let mut inner = self.write();
+        let head = *inner.canonical.last().expect("genesis is always there");
+        let head_number = inner.canonical.len() as u64 - 1;
+        if header.parent_hash != head || header.number != head_number + 1 {
+            return Err(ChainError::NotOnHead {
+                number: header.number,
+            });
+        }
+        let hash = header.hash();
+        inner.total_difficulty = inner.total_difficulty.saturating_add(header.difficulty);
+        inner.canonical.push(hash);
+        inner.headers.insert(hash, header);
+        inner.bodies.insert(hash, body);
+        inner.receipts.insert(hash, receipts);
+        Ok(hash)
+    }
+
+    /// Appends `count` made-up blocks, each with `txs_per_block` legacy-shaped
+    /// transactions and a receipt with one log per transaction. The content
+    /// is deterministic, so two chains grown alike are equal. For tests,
+    /// examples and benchmarks: the blocks are well-formed on the wire, not
+    /// valid under consensus rules.
+    pub fn grow(&self, count: u64, txs_per_block: usize) {
+        for _ in 0..count {
+            let (parent, number, time) = {
+                let inner = self.read();
+                let parent = *inner.canonical.last().expect("genesis");
+                let header = &inner.headers[&parent];
+                (parent, header.number + 1, header.timestamp)
+            };
+            let transactions: Vec<Transaction> = (0..txs_per_block)
+                .map(|i| made_up_transaction(number, i))
+                .collect();
+            let receipts: Vec<Receipt> = (0..txs_per_block)
+                .map(|i| Receipt {
+                    tx_type: 0,
+                    outcome: ReceiptOutcome::Status(true),
+                    cumulative_gas_used: 21_000 * (i as u64 + 1),
+                    logs: vec![Log {
+                        address: keccak256(&number.to_be_bytes()).into(),
+                        topics: vec![keccak256(&(i as u64).to_be_bytes())],
+                        data: Bytes::from(vec![0xab; 32]),
+                    }],
+                })
+                .collect();
+            let mut bloom = super::types::Bloom::default();
+            for receipt in &receipts {
+                for (a, b) in bloom.0.iter_mut().zip(receipt.bloom().0) {
+                    *a |= b;
+                }
+            }
+            let header = BlockHeader {
+                parent_hash: parent,
+                ommers_hash: EMPTY_OMMERS_HASH,
+                state_root: keccak256(&number.to_le_bytes()),
+                transactions_root: keccak256(&[number as u8, 1]),
+                receipts_root: keccak256(&[number as u8, 2]),
+                logs_bloom: bloom,
+                difficulty: U256::from(131_072u64),
+                number,
+                gas_limit: 30_000_000,
+                gas_used: 21_000 * txs_per_block as u64,
+                timestamp: time + 12,
+                extra_data: Bytes::from_static(b"p2p-protocols memory chain"),
+                base_fee_per_gas: Some(U256::from(7u64)),
+                ..BlockHeader::default()
+            };
+            let body = BlockBody {
+                transactions,
+                ommers: vec![],
+                withdrawals: None,
+            };
+            self.push_block(header, body, receipts)
+                .expect("grown on the head");
+        }
+    }
+
+    /// Adds a transaction to the pool; returns its hash.
+    pub fn add_pooled_transaction(&self, tx: Transaction) -> H256 {
+        let hash = tx.hash();
+        self.write().pool.insert(hash, tx);
+        hash
+    }
+
+    /// The head block number.
+    pub fn head_number(&self) -> u64 {
+        self.read().canonical.len() as u64 - 1
+    }
+
+    /// The genesis hash.
+    pub fn genesis_hash(&self) -> H256 {
+        self.read().canonical[0]
+    }
+
+    /// The announcements received, oldest first (at most
+    /// [`ANNOUNCEMENTS_KEPT`]).
+    pub fn announcements(&self) -> Vec<(PeerId, Announcement)> {
+        self.read().announcements.iter().cloned().collect()
+    }
+}
+
+/// A legacy-shaped transaction unique to `(number, index)`.
+pub fn made_up_transaction(number: u64, index: usize) -> Transaction {
+    let mut s = rlp::RlpStream::new_list(9);
+    s.append(&(index as u64)); // nonce
+    s.append(&1_000_000_000u64); // gas price
+    s.append(&21_000u64); // gas limit
+    s.append(&keccak256(&number.to_be_bytes()).as_bytes()[..20].to_vec()); // to
+    s.append(&number); // value
+    s.append(&Vec::<u8>::new()); // data
+    s.append(&27u8); // v
+    s.append(&keccak256(&[number.to_be_bytes(), (index as u64).to_be_bytes()].concat()).as_bytes()); // r
+    s.append(&keccak256(&(index as u64).to_be_bytes()).as_bytes()); // s
+    Transaction::legacy(s.out().freeze()).expect("a list")
+}
+
+impl EthHandler for MemoryChain {
+    fn head(&self) -> ChainHead {
+        let inner = self.read();
+        let hash = *inner.canonical.last().expect("genesis");
+        let header = &inner.headers[&hash];
+        ChainHead {
+            number: header.number,
+            hash,
+            timestamp: header.timestamp,
+            total_difficulty: inner.total_difficulty,
+            earliest: 0,
+        }
+    }
+
+    fn header_by_number(&self, number: u64) -> Option<BlockHeader> {
+        let inner = self.read();
+        let hash = inner.canonical.get(usize::try_from(number).ok()?)?;
+        inner.headers.get(hash).cloned()
+    }
+
+    fn header_by_hash(&self, hash: &H256) -> Option<BlockHeader> {
+        self.read().headers.get(hash).cloned()
+    }
+
+    fn block_body(&self, hash: &H256) -> Option<BlockBody> {
+        self.read().bodies.get(hash).cloned()
+    }
+
+    fn receipts(&self, hash: &H256) -> Option<Vec<Receipt>> {
+        self.read().receipts.get(hash).cloned()
+    }
+
+    fn pooled_transaction(&self, hash: &H256) -> Option<Transaction> {
+        self.read().pool.get(hash).cloned()
+    }
+
+    fn on_announcement(&self, peer: PeerId, announcement: Announcement) {
+        let mut inner = self.write();
+        if inner.announcements.len() == ANNOUNCEMENTS_KEPT {
+            inner.announcements.pop_front();
+        }
+        inner.announcements.push_back((peer, announcement));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eth::handler::{serve_bodies, serve_headers, serve_receipts};
+    use crate::eth::messages::{limits, EthMessage, GetBlockHeaders, HashesRequest};
+    use crate::eth::types::HashOrNumber;
+    use crate::eth::EthVersion;
+
+    fn decode(version: EthVersion, msg: p2p_core::Msg) -> EthMessage {
+        EthMessage::decode(version, msg.code, &msg.payload).unwrap()
+    }
+
+    fn numbers(msg: EthMessage) -> Vec<u64> {
+        match msg {
+            EthMessage::BlockHeaders(res) => res.headers.iter().map(|h| h.number).collect(),
+            other => panic!("not headers: {other:?}"),
+        }
+    }
+
+    fn query(start: HashOrNumber, limit: u64, skip: u64, reverse: bool) -> GetBlockHeaders {
+        GetBlockHeaders {
+            request_id: 9,
+            start,
+            limit,
+            skip,
+            reverse,
+        }
+    }
+
+    #[test]
+    fn header_queries_walk_the_chain_as_asked() {
+        let chain = MemoryChain::new(MemoryChain::mainnet_genesis());
+        chain.grow(20, 1);
+        let v = EthVersion::Eth68;
+        let n = HashOrNumber::Number;
+        assert_eq!(
+            numbers(decode(v, serve_headers(&chain, &query(n(3), 4, 0, false)))),
+            vec![3, 4, 5, 6]
+        );
+        assert_eq!(
+            numbers(decode(v, serve_headers(&chain, &query(n(10), 4, 2, true)))),
+            vec![10, 7, 4, 1]
+        );
+        // Stops at genesis and at the head.
+        assert_eq!(
+            numbers(decode(v, serve_headers(&chain, &query(n(1), 5, 0, true)))),
+            vec![1, 0]
+        );
+        assert_eq!(
+            numbers(decode(v, serve_headers(&chain, &query(n(19), 5, 0, false)))),
+            vec![19, 20]
+        );
+        // A huge skip neither overflows nor loops.
+        assert_eq!(
+            numbers(decode(
+                v,
+                serve_headers(&chain, &query(n(5), 3, u64::MAX, false))
+            )),
+            vec![5]
+        );
+        let hash = chain.header_by_number(8).unwrap().hash();
+        assert_eq!(
+            numbers(decode(
+                v,
+                serve_headers(&chain, &query(HashOrNumber::Hash(hash), 2, 0, false))
+            )),
+            vec![8, 9]
+        );
+        assert!(numbers(decode(v, serve_headers(&chain, &query(n(21), 1, 0, false)))).is_empty());
+    }
+
+    #[test]
+    fn serving_caps_counts_and_bytes() {
+        let chain = MemoryChain::new(MemoryChain::mainnet_genesis());
+        chain.grow(1100, 0);
+        let headers = numbers(decode(
+            EthVersion::Eth69,
+            serve_headers(&chain, &query(HashOrNumber::Number(0), u64::MAX, 0, false)),
+        ));
+        assert_eq!(headers.len(), limits::MAX_HEADERS_SERVE);
+
+        // Bodies of ~80 KiB each: the 2 MiB soft limit cuts the answer just
+        // after crossing it.
+        let chain = MemoryChain::new(MemoryChain::mainnet_genesis());
+        chain.grow(40, 700);
+        let hashes: Vec<H256> = (1..=40)
+            .map(|n| chain.header_by_number(n).unwrap().hash())
+            .collect();
+        let msg = serve_bodies(
+            &chain,
+            &HashesRequest {
+                request_id: 1,
+                hashes: hashes.clone(),
+            },
+        );
+        let one = rlp::encode(&chain.block_body(&hashes[0]).unwrap()).len();
+        let EthMessage::BlockBodies(res) = decode(EthVersion::Eth68, msg.clone()) else {
+            panic!("not bodies")
+        };
+        assert_eq!(res.bodies.len(), limits::SOFT_RESPONSE_SIZE.div_ceil(one));
+        assert!(msg.payload.len() >= limits::SOFT_RESPONSE_SIZE);
+        assert!(msg.payload.len() < limits::SOFT_RESPONSE_SIZE + one + 16);
+        assert_eq!(res.bodies[0], chain.block_body(&hashes[0]).unwrap());
+
+        // Receipts in both forms; unknown blocks are skipped.
+        let mut asked = hashes[..2].to_vec();
+        asked.insert(1, H256::repeat_byte(0xee));
+        let request = HashesRequest {
+            request_id: 2,
+            hashes: asked,
+        };
+        let EthMessage::Receipts68(r68) = decode(
+            EthVersion::Eth68,
+            serve_receipts(&chain, EthVersion::Eth68, &request),
+        ) else {
+            panic!("not eth/68 receipts")
+        };
+        let EthMessage::Receipts69(r69) = decode(
+            EthVersion::Eth69,
+            serve_receipts(&chain, EthVersion::Eth69, &request),
+        ) else {
+            panic!("not eth/69 receipts")
+        };
+        assert_eq!(r69.receipts.len(), 2);
+        assert_eq!(r69.receipts[0], chain.receipts(&hashes[0]).unwrap());
+        let with_blooms: Vec<Receipt> = r68.receipts[1].iter().map(|r| r.receipt.clone()).collect();
+        assert_eq!(with_blooms, chain.receipts(&hashes[1]).unwrap());
+        assert!(r68.receipts[1].iter().all(|r| r.bloom == r.receipt.bloom()));
+    }
+}
