@@ -83,18 +83,47 @@ pub fn expect_list(rlp: &Rlp<'_>) -> Result<(), DecoderError> {
     }
 }
 
+/// The number of items in list `rlp`, checking that they fill its payload
+/// exactly.
+///
+/// `Rlp::item_count` stops at the first item it cannot read and counts only
+/// those before it, so a list with a broken tail would pass for a shorter
+/// list and its tail be ignored. Walking the items costs one pass over their
+/// headers and no allocation.
+pub fn strict_count(rlp: &Rlp<'_>) -> Result<usize, DecoderError> {
+    expect_list(rlp)?;
+    let payload = rlp.payload_info()?.value_len;
+    let (mut covered, mut count) = (0, 0);
+    for item in rlp.iter() {
+        covered += item.as_raw().len();
+        count += 1;
+    }
+    if covered != payload {
+        return Err(DecoderError::RlpInconsistentLengthAndData);
+    }
+    Ok(count)
+}
+
+/// Fails unless `rlp` is a list of exactly `count` items.
+pub fn expect_fields(rlp: &Rlp<'_>, count: usize) -> Result<(), DecoderError> {
+    if strict_count(rlp)? != count {
+        return Err(DecoderError::RlpIncorrectListLen);
+    }
+    Ok(())
+}
+
 /// A list of at most `limit` items, each decoded by `item`.
 ///
 /// The count is taken from the encoding before anything is decoded, so a list
-/// over the limit costs one pass over its headers and no allocation.
+/// over the limit costs one pass over its headers and no allocation; a list
+/// whose items do not fill it exactly is malformed.
 pub fn decode_list_with<'a, T>(
     rlp: &Rlp<'a>,
     code: u64,
     limit: usize,
     mut item: impl FnMut(&Rlp<'a>) -> Result<T, DecoderError>,
 ) -> Result<Vec<T>, MessageError> {
-    expect_list(rlp).map_err(MessageError::malformed(code))?;
-    let count = rlp.item_count().map_err(MessageError::malformed(code))?;
+    let count = strict_count(rlp).map_err(MessageError::malformed(code))?;
     if count > limit {
         return Err(MessageError::TooManyItems { code, count, limit });
     }
@@ -150,6 +179,13 @@ mod tests {
                 limit: 2
             })
         );
+        // A readable first item followed by a broken one is not a shorter
+        // list.
+        let broken_tail = [0xc3, 0x81, 0xff, 0x81];
+        assert!(matches!(
+            decode_list::<Vec<u8>>(&Rlp::new(&broken_tail), 4, 10),
+            Err(MessageError::Malformed { code: 4, .. })
+        ));
         let not_a_list = rlp::encode(&5u64);
         assert!(matches!(
             decode_list::<u64>(&Rlp::new(&not_a_list), 4, 2),

@@ -4,6 +4,7 @@ pub mod chain;
 pub mod handler;
 pub mod handshake;
 pub mod messages;
+pub mod protocol;
 pub mod tracker;
 pub mod types;
 

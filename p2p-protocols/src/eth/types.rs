@@ -226,8 +226,7 @@ impl Encodable for BlockHeader {
 
 impl Decodable for BlockHeader {
     fn decode(rlp: &Rlp<'_>) -> Result<Self, DecoderError> {
-        crate::codec::expect_list(rlp)?;
-        let count = rlp.item_count()?;
+        let count = crate::codec::strict_count(rlp)?;
         if !(HEADER_BASE_FIELDS..=HEADER_MAX_FIELDS).contains(&count) {
             return Err(DecoderError::RlpIncorrectListLen);
         }
@@ -438,14 +437,7 @@ impl Decodable for Withdrawal {
     }
 }
 
-/// Fails unless `rlp` is a list of exactly `n` items.
-pub(crate) fn expect_fields(rlp: &Rlp<'_>, n: usize) -> Result<(), DecoderError> {
-    crate::codec::expect_list(rlp)?;
-    if rlp.item_count()? != n {
-        return Err(DecoderError::RlpIncorrectListLen);
-    }
-    Ok(())
-}
+pub(crate) use crate::codec::expect_fields;
 
 /// A block body: `[transactions, ommers]`, plus `withdrawals` since
 /// Shanghai.
@@ -473,13 +465,12 @@ impl Encodable for BlockBody {
 impl BlockBody {
     /// Reads a body; transactions are sliced out of `owner`.
     pub fn decode_in(rlp: &Rlp<'_>, owner: &Bytes) -> Result<Self, DecoderError> {
-        crate::codec::expect_list(rlp)?;
-        let count = rlp.item_count()?;
+        let count = crate::codec::strict_count(rlp)?;
         if !(2..=3).contains(&count) {
             return Err(DecoderError::RlpIncorrectListLen);
         }
         let txs = rlp.at(0)?;
-        crate::codec::expect_list(&txs)?;
+        crate::codec::strict_count(&txs)?;
         let transactions = txs
             .iter()
             .map(|tx| Transaction::decode_in(&tx, owner))
@@ -500,7 +491,7 @@ impl BlockBody {
 
 /// Decodes a list of `T`, refusing a non-list.
 pub(crate) fn list_of<T: Decodable>(rlp: &Rlp<'_>) -> Result<Vec<T>, DecoderError> {
-    crate::codec::expect_list(rlp)?;
+    crate::codec::strict_count(rlp)?;
     rlp.as_list()
 }
 
@@ -529,14 +520,13 @@ impl Encodable for Block {
 impl Block {
     /// Reads a block; transactions are sliced out of `owner`.
     pub fn decode_in(rlp: &Rlp<'_>, owner: &Bytes) -> Result<Self, DecoderError> {
-        crate::codec::expect_list(rlp)?;
-        let count = rlp.item_count()?;
+        let count = crate::codec::strict_count(rlp)?;
         if !(3..=4).contains(&count) {
             return Err(DecoderError::RlpIncorrectListLen);
         }
         let header = rlp.val_at(0)?;
         let txs = rlp.at(1)?;
-        crate::codec::expect_list(&txs)?;
+        crate::codec::strict_count(&txs)?;
         let transactions = txs
             .iter()
             .map(|tx| Transaction::decode_in(&tx, owner))

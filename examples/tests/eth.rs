@@ -1,0 +1,453 @@
+//! The eth capability through the whole stack: servers over RLPx on
+//! loopback run the Status handshake, fetch headers, bodies and receipts from
+//! each other, refuse peers of another chain, and end hostile peers with the
+//! right reason while the healthy ones keep being served.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use p2p_core::base::{Hello, BASE_PROTOCOL_VERSION, DISCONNECT, PING};
+use p2p_core::config::Config;
+use p2p_core::{exchange_hello, Capability, DisconnectReason, Msg, NodeKey, PeerEvent, Server};
+use p2p_protocols::eth::chain::MemoryChain;
+use p2p_protocols::eth::handler::EthHandler;
+use p2p_protocols::eth::handshake::{ChainSpec, StatusError};
+use p2p_protocols::eth::messages::{code, EthMessage, GetBlockHeaders};
+use p2p_protocols::eth::protocol::{Eth, EthConfig, EthEvent, EthPeer};
+use p2p_protocols::eth::tracker::RequestError;
+use p2p_protocols::eth::types::{BlockHeader, HashOrNumber};
+use p2p_protocols::eth::EthVersion;
+use p2p_protocols::forkid::{mainnet, ChainForks};
+use p2p_rlpx::{RlpxStream, RlpxTransport};
+use tokio::net::TcpStream;
+use tokio::sync::broadcast;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(10);
+/// Offset of the eth capability when it is the only one.
+const ETH_OFFSET: u64 = 0x10;
+
+struct Node {
+    server: Server,
+    key: NodeKey,
+    eth: Eth,
+    chain: Arc<MemoryChain>,
+    events: broadcast::Receiver<EthEvent>,
+}
+
+fn mainnet_spec() -> ChainSpec {
+    ChainSpec::new(1, mainnet::petersburg())
+}
+
+async fn node(
+    chain: Arc<MemoryChain>,
+    spec: ChainSpec,
+    configure: impl FnOnce(&mut EthConfig),
+) -> Node {
+    let key = NodeKey::random();
+    let mut config = EthConfig::new(spec);
+    configure(&mut config);
+    let eth = Eth::new(config, chain.clone());
+    let events = eth.subscribe();
+    let server_config = Config::builder()
+        .private_key(key.clone())
+        .listen_addr("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())
+        .build()
+        .unwrap();
+    let transport = RlpxTransport::new(Arc::new(key.clone()));
+    let server = Server::start(server_config, eth.protocols(), transport)
+        .await
+        .unwrap();
+    Node {
+        server,
+        key,
+        eth,
+        chain,
+        events,
+    }
+}
+
+/// A chain on mainnet's genesis, grown by `blocks` made-up blocks.
+fn chain(blocks: u64) -> Arc<MemoryChain> {
+    let chain = Arc::new(MemoryChain::new(MemoryChain::mainnet_genesis()));
+    chain.grow(blocks, 3);
+    chain
+}
+
+async fn next_event(node: &mut Node) -> EthEvent {
+    timeout(WAIT, node.events.recv())
+        .await
+        .expect("eth event in time")
+        .unwrap()
+}
+
+async fn ready(node: &mut Node) -> EthPeer {
+    match next_event(node).await {
+        EthEvent::Ready(peer) => peer,
+        other => panic!("expected Ready, got {other:?}"),
+    }
+}
+
+async fn connect(a: &mut Node, b: &mut Node) -> (EthPeer, EthPeer) {
+    a.server
+        .add_peer(b.server.local_enode().expect("listening"))
+        .await;
+    (ready(a).await, ready(b).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_agree_on_eth69_and_fetch_headers_bodies_and_receipts() {
+    let mut a = node(chain(0), mainnet_spec(), |_| {}).await;
+    let mut b = node(chain(300), mainnet_spec(), |_| {}).await;
+    let (b_seen_by_a, a_seen_by_b) = connect(&mut a, &mut b).await;
+    assert_eq!(b_seen_by_a.version(), EthVersion::Eth69);
+    assert_eq!(a_seen_by_b.id(), a.key.id());
+    assert_eq!(b_seen_by_a.status().genesis, a.chain.genesis_hash());
+
+    // Headers: forwards, backwards with a skip, by hash.
+    let headers = b_seen_by_a
+        .get_block_headers(HashOrNumber::Number(1), 200, 0, false)
+        .await
+        .unwrap();
+    assert_eq!(headers.len(), 200);
+    for (i, header) in headers.iter().enumerate() {
+        assert_eq!(
+            Some(header),
+            b.chain.header_by_number(i as u64 + 1).as_ref()
+        );
+    }
+    let back = b_seen_by_a
+        .get_block_headers(HashOrNumber::Number(300), 4, 9, true)
+        .await
+        .unwrap();
+    let numbers: Vec<u64> = back.iter().map(|h| h.number).collect();
+    assert_eq!(numbers, vec![300, 290, 280, 270]);
+    let by_hash = b_seen_by_a
+        .get_block_headers(HashOrNumber::Hash(headers[49].hash()), 1, 0, false)
+        .await
+        .unwrap();
+    assert_eq!(by_hash, vec![headers[49].clone()]);
+
+    // Bodies and receipts of the first ten, with one unknown hash skipped.
+    let mut hashes: Vec<_> = headers[..10].iter().map(BlockHeader::hash).collect();
+    hashes.insert(3, primitive_types::H256::repeat_byte(0xee));
+    let bodies = b_seen_by_a.get_block_bodies(hashes.clone()).await.unwrap();
+    assert_eq!(bodies.len(), 10);
+    assert_eq!(bodies[0], b.chain.block_body(&headers[0].hash()).unwrap());
+    assert_eq!(bodies[0].transactions.len(), 3);
+    let receipts = b_seen_by_a.get_receipts(hashes).await.unwrap();
+    assert_eq!(receipts.len(), 10);
+    assert_eq!(receipts[9], b.chain.receipts(&headers[9].hash()).unwrap());
+
+    // Announcements reach the other side's handler.
+    let tx = p2p_protocols::eth::chain::made_up_transaction(1, 0);
+    a_seen_by_b
+        .send(EthMessage::Transactions(vec![tx.clone()]))
+        .await
+        .unwrap();
+    timeout(WAIT, async {
+        while a.chain.announcements().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(a.chain.announcements()[0].0, b.key.id());
+
+    a.server.stop().await;
+    b.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_eth68_only_node_gets_eth68_receipts_with_blooms() {
+    let mut a = node(chain(0), mainnet_spec(), |c| {
+        c.versions = vec![EthVersion::Eth68]
+    })
+    .await;
+    let mut b = node(chain(5), mainnet_spec(), |_| {}).await;
+    let (b_seen_by_a, _) = connect(&mut a, &mut b).await;
+    assert_eq!(b_seen_by_a.version(), EthVersion::Eth68);
+    let header = b.chain.header_by_number(5).unwrap();
+    let receipts = b_seen_by_a.get_receipts(vec![header.hash()]).await.unwrap();
+    assert_eq!(receipts, vec![b.chain.receipts(&header.hash()).unwrap()]);
+    // eth/68 has no BlockRangeUpdate: the handle refuses to send one.
+    assert!(b_seen_by_a
+        .send(EthMessage::BlockRangeUpdate(Default::default()))
+        .await
+        .is_err());
+    a.server.stop().await;
+    b.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_of_another_chain_is_refused_on_both_sides() {
+    let mut a = node(chain(0), mainnet_spec(), |_| {}).await;
+    let mut a_peer_events = a.server.subscribe_events();
+    let other_genesis = BlockHeader {
+        extra_data: bytes::Bytes::from_static(b"another chain"),
+        ..MemoryChain::mainnet_genesis()
+    };
+    let other_spec = ChainSpec::new(
+        1,
+        ChainForks::new(
+            other_genesis.hash().0,
+            0,
+            mainnet::PETERSBURG_BLOCK_FORKS,
+            [],
+        ),
+    );
+    let mut c = node(
+        Arc::new(MemoryChain::new(other_genesis)),
+        other_spec,
+        |_| {},
+    )
+    .await;
+    c.server.add_peer(a.server.local_enode().unwrap()).await;
+    for side in [&mut a, &mut c] {
+        match next_event(side).await {
+            EthEvent::HandshakeFailed {
+                error: StatusError::GenesisMismatch { .. },
+                ..
+            } => {}
+            other => panic!("expected a genesis mismatch, got {other:?}"),
+        }
+    }
+    // The session ends with SubprotocolError, whichever side said it first.
+    let dropped = timeout(WAIT, async {
+        loop {
+            if let PeerEvent::Dropped { reason, .. } = a_peer_events.recv().await.unwrap() {
+                break reason;
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(dropped, DisconnectReason::SubprotocolError);
+    assert!(a.eth.peers().is_empty());
+    a.server.stop().await;
+    c.server.stop().await;
+}
+
+/// Builds a hostile message (code and payload) from the node's Status.
+type Hostile = Box<dyn Fn(EthMessage) -> (u64, Vec<u8>)>;
+
+/// A bare RLPx client speaking eth/69 by hand.
+struct RawPeer {
+    conn: RlpxStream<TcpStream>,
+    id: p2p_core::PeerId,
+}
+
+impl RawPeer {
+    /// Connects to `node`, exchanges Hello, and reads the node's Status.
+    async fn join(node: &Node) -> (Self, EthMessage) {
+        let key = NodeKey::random();
+        let addr = node.server.local_enode().unwrap().tcp_addr();
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let mut conn = RlpxStream::connect(tcp, &key, node.key.id()).await.unwrap();
+        let hello = Hello {
+            protocol_version: BASE_PROTOCOL_VERSION,
+            client_id: "raw eth peer".into(),
+            capabilities: vec![Capability::new("eth", 69)],
+            listen_port: 0,
+            id: key.id(),
+        };
+        exchange_hello(&mut conn, &hello).await.unwrap();
+        let mut peer = RawPeer { conn, id: key.id() };
+        let status = peer.next_eth().await.expect("status");
+        (peer, status)
+    }
+
+    async fn send(&mut self, code: u64, payload: impl Into<bytes::Bytes>) {
+        self.conn
+            .send(Msg::new(ETH_OFFSET + code, payload))
+            .await
+            .unwrap();
+    }
+
+    /// The next eth message, or the disconnect reason.
+    async fn next_eth(&mut self) -> Result<EthMessage, DisconnectReason> {
+        loop {
+            let msg = timeout(WAIT, self.conn.next())
+                .await
+                .expect("a message in time")
+                .expect("open")
+                .expect("readable");
+            match msg.code {
+                DISCONNECT => return Err(DisconnectReason::decode_payload(&msg.payload).unwrap()),
+                PING => self.conn.send(p2p_core::base::pong_msg()).await.unwrap(),
+                c if c >= ETH_OFFSET => {
+                    return Ok(
+                        EthMessage::decode(EthVersion::Eth69, c - ETH_OFFSET, &msg.payload)
+                            .unwrap(),
+                    )
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Reads until the node disconnects us, answering nothing.
+    async fn disconnect_reason(&mut self) -> DisconnectReason {
+        loop {
+            if let Err(reason) = self.next_eth().await {
+                return reason;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_peers_end_with_the_right_reason_and_the_healthy_one_is_served() {
+    let mut a = node(chain(20), mainnet_spec(), |c| {
+        c.status_timeout = Duration::from_millis(500);
+        c.request_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let mut b = node(chain(0), mainnet_spec(), |_| {}).await;
+    let (a_seen_by_b, _) = connect(&mut b, &mut a).await;
+
+    // Silent: no Status at all.
+    let (mut silent, _) = RawPeer::join(&a).await;
+    assert_eq!(
+        silent.disconnect_reason().await,
+        DisconnectReason::PingTimeout
+    );
+
+    // A Status of another network.
+    let (mut wrong, EthMessage::Status(mut status)) = RawPeer::join(&a).await else {
+        panic!("status first")
+    };
+    status.network_id = 5;
+    wrong
+        .send(code::STATUS, EthMessage::Status(status).encode_payload())
+        .await;
+    assert_eq!(
+        wrong.disconnect_reason().await,
+        DisconnectReason::SubprotocolError
+    );
+
+    // Good Status, then garbage, an oversized announcement, a second Status,
+    // unsolicited responses: each ends its own connection.
+    let hostile: Vec<(&str, Hostile)> = vec![
+        (
+            "bad rlp",
+            Box::new(|_| (code::GET_BLOCK_HEADERS, vec![0xc5, 0x01])),
+        ),
+        (
+            "string for a list",
+            Box::new(|_| (code::GET_BLOCK_BODIES, rlp::encode(&"hello").to_vec())),
+        ),
+        (
+            "code eth/69 lacks",
+            Box::new(|_| (code::NEW_BLOCK, rlp::encode_list::<u8, u8>(&[]).to_vec())),
+        ),
+        (
+            "4097 announced hashes",
+            Box::new(|_| {
+                let mut s = rlp::RlpStream::new_list(3);
+                s.append(&vec![2u8; 4097]);
+                s.append_list(&vec![100u32; 4097]);
+                s.append_list(&vec![primitive_types::H256::zero(); 4097]);
+                (code::NEW_POOLED_TRANSACTION_HASHES, s.out().to_vec())
+            }),
+        ),
+        (
+            "second status",
+            Box::new(|status| (code::STATUS, status.encode_payload().to_vec())),
+        ),
+    ];
+    for (what, message) in &hostile {
+        let (mut peer, status) = RawPeer::join(&a).await;
+        peer.send(code::STATUS, status.encode_payload()).await;
+        let (c, payload) = message(status);
+        peer.send(c, payload).await;
+        assert_eq!(
+            peer.disconnect_reason().await,
+            DisconnectReason::SubprotocolError,
+            "{what}"
+        );
+    }
+
+    // Unsolicited responses: tolerated three times, not four.
+    let (mut pest, status) = RawPeer::join(&a).await;
+    pest.send(code::STATUS, status.encode_payload()).await;
+    let unsolicited = EthMessage::BlockHeaders(p2p_protocols::eth::messages::BlockHeaders {
+        request_id: 77,
+        headers: vec![],
+    });
+    for _ in 0..4 {
+        pest.send(code::BLOCK_HEADERS, unsolicited.encode_payload())
+            .await;
+    }
+    assert_eq!(
+        pest.disconnect_reason().await,
+        DisconnectReason::SubprotocolError
+    );
+
+    // A peer that never answers: our requests time out, with a penalty.
+    let (mut mute, status) = RawPeer::join(&a).await;
+    mute.send(code::STATUS, status.encode_payload()).await;
+    let mute_peer = loop {
+        if let EthEvent::Ready(peer) = next_event(&mut a).await {
+            if peer.id() == mute.id {
+                break peer;
+            }
+        }
+    };
+    let started = tokio::time::Instant::now();
+    assert_eq!(
+        mute_peer
+            .get_block_headers(HashOrNumber::Number(0), 1, 0, false)
+            .await,
+        Err(RequestError::Timeout)
+    );
+    assert!(started.elapsed() >= Duration::from_millis(500));
+    assert!(mute_peer.reputation().debt() > 0);
+    // It did get the request, with a request id and the query asked.
+    match mute.next_eth().await {
+        Ok(EthMessage::GetBlockHeaders(GetBlockHeaders {
+            start: HashOrNumber::Number(0),
+            limit: 1,
+            ..
+        })) => {}
+        other => panic!("expected the request, got {other:?}"),
+    }
+
+    // A response with more headers than asked ends the peer at once.
+    let request = tokio::spawn({
+        let mute_peer = mute_peer.clone();
+        async move {
+            mute_peer
+                .get_block_headers(HashOrNumber::Number(0), 1, 0, false)
+                .await
+        }
+    });
+    let Ok(EthMessage::GetBlockHeaders(query)) = mute.next_eth().await else {
+        panic!("expected a request")
+    };
+    let too_many = EthMessage::BlockHeaders(p2p_protocols::eth::messages::BlockHeaders {
+        request_id: query.request_id,
+        headers: vec![
+            a.chain.header_by_number(0).unwrap(),
+            a.chain.header_by_number(1).unwrap(),
+        ],
+    });
+    mute.send(code::BLOCK_HEADERS, too_many.encode_payload())
+        .await;
+    assert_eq!(
+        mute.disconnect_reason().await,
+        DisconnectReason::SubprotocolError
+    );
+    assert!(request.await.unwrap().is_err());
+
+    // Through all of it the healthy peer was served.
+    let headers = a_seen_by_b
+        .get_block_headers(HashOrNumber::Number(0), 21, 0, false)
+        .await
+        .unwrap();
+    assert_eq!(headers.len(), 21);
+    assert_eq!(a.eth.peers().len(), 1);
+    a.server.stop().await;
+    b.server.stop().await;
+}
