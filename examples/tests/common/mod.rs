@@ -107,6 +107,16 @@ impl JsPeer {
         }
     }
 
+    /// The next event, whatever it is.
+    pub async fn next_event(&mut self) -> Value {
+        let line = timeout(WAIT, self.events.next_line())
+            .await
+            .expect("an event in time")
+            .unwrap()
+            .expect("peer still running");
+        serde_json::from_str(&line).unwrap()
+    }
+
     /// The next message received on the demo capability: its code (relative
     /// to the capability) and payload.
     pub async fn expect_message(&mut self) -> (u64, Vec<u8>) {
