@@ -285,6 +285,43 @@ pub mod mainnet {
     pub fn petersburg() -> ChainForks {
         ChainForks::new(GENESIS_HASH, 0, PETERSBURG_BLOCK_FORKS, [])
     }
+
+    /// Every mainnet block fork, Homestead to Gray Glacier. The difficulty
+    /// bomb delays (Muir Glacier, Arrow Glacier, Gray Glacier) change no rule
+    /// a peer sees, yet they are forks of the chain config and so part of
+    /// the checksum: a schedule without them computes fork ids no mainnet
+    /// peer agrees with.
+    pub const BLOCK_FORKS: [u64; 12] = [
+        1_150_000,  // Homestead
+        1_920_000,  // DAO
+        2_463_000,  // Tangerine Whistle
+        2_675_000,  // Spurious Dragon
+        4_370_000,  // Byzantium
+        7_280_000,  // Constantinople and Petersburg
+        9_069_000,  // Istanbul
+        9_200_000,  // Muir Glacier
+        12_244_000, // Berlin
+        12_965_000, // London
+        13_773_000, // Arrow Glacier
+        15_050_000, // Gray Glacier
+    ];
+
+    /// Every mainnet time fork so far: Shanghai, Cancun, Prague, Osaka and
+    /// the two blob-parameter-only forks after it (BPO1, BPO2). The merge
+    /// (Paris) is not a fork-id fork on mainnet.
+    pub const TIME_FORKS: [u64; 6] = [
+        1_681_338_455, // Shanghai
+        1_710_338_135, // Cancun
+        1_746_612_311, // Prague
+        1_764_798_551, // Osaka
+        1_765_290_071, // BPO1
+        1_767_747_671, // BPO2
+    ];
+
+    /// Mainnet's schedule today.
+    pub fn chain() -> ChainForks {
+        ChainForks::new(GENESIS_HASH, 0, BLOCK_FORKS, TIME_FORKS)
+    }
 }
 
 #[cfg(test)]
@@ -304,6 +341,44 @@ mod tests {
         let mut hasher = crc32fast::Hasher::new_with_initial(hash);
         hasher.update(&fork.to_be_bytes());
         hasher.finalize()
+    }
+
+    /// The fork ids mainnet peers announce today, as go-ethereum's tests
+    /// and the fork announcements list them.
+    #[test]
+    fn mainnet_time_fork_ids() {
+        let chain = mainnet::chain();
+        let last_block = 22_000_000;
+        let cases = [
+            (1_681_338_455, id(0xdce96c2d, 1_710_338_135)), // Shanghai
+            (1_710_338_135, id(0x9f3d2254, 1_746_612_311)), // Cancun
+            (1_746_612_310, id(0x9f3d2254, 1_746_612_311)),
+            (1_746_612_311, id(0xc376cf8b, 1_764_798_551)), // Prague
+            (1_764_798_551, id(0x5167e2a6, 1_765_290_071)), // Osaka
+            (1_765_290_071, id(0xcba2a1c0, 1_767_747_671)), // BPO1
+            (1_767_747_671, id(0x07c9462e, 0)),             // BPO2
+            (2_000_000_000, id(0x07c9462e, 0)),
+        ];
+        for (time, want) in cases {
+            assert_eq!(fork_id(&chain, last_block, time), want, "time {time}");
+        }
+        assert_eq!(fork_id(&chain, 0, 0), id(0xfc64ec04, 1_150_000));
+        // A node at the head accepts an unsynced one (it is at a past state
+        // of ours with the right next fork) and one still at Prague.
+        let filter = Filter::new(&chain);
+        let now = 1_780_000_000;
+        assert_eq!(
+            filter.validate(last_block, now, id(0xfc64ec04, 1_150_000)),
+            Ok(())
+        );
+        assert_eq!(
+            filter.validate(last_block, now, id(0xc376cf8b, 1_764_798_551)),
+            Ok(())
+        );
+        assert_eq!(
+            filter.validate(last_block, now, id(0xc376cf8b, 0)),
+            Err(ForkIdError::RemoteStale)
+        );
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! A devp2p node: a [`Server`] over RLPx with the capabilities of this
-//! repository's examples, logging its peers as they come and go.
+//! A devp2p node: a [`Server`] over RLPx offering `eth/68`, `eth/69` (on
+//! Ethereum mainnet, as a node that has not synced yet: its chain is the
+//! genesis block) and the `pingpong/1` demo capability, logging its peers as
+//! they come and go.
 //!
 //! Runs with no flags: the node key lives in the data directory (created on
 //! first start), the node listens on 0.0.0.0:30303 (TCP for RLPx, UDP for
@@ -25,6 +27,7 @@ use p2p_discovery::nodedb::NodeDb;
 use p2p_discovery::v4::service::{Discv4, Discv4Config};
 use p2p_discovery::v4::wire::NodeRecordV4;
 use p2p_discovery::v5::{Discv5Config, Discv5Service, Enr};
+use p2p_protocols::eth::protocol::EthEvent;
 use p2p_rlpx::RlpxTransport;
 use tracing::info;
 
@@ -93,7 +96,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let key = Arc::new(config.key()?.clone());
     let bootnodes = config.bootnodes.clone();
-    let protocols: Vec<Arc<dyn Protocol>> = examples::default_protocols();
+    let mut protocols: Vec<Arc<dyn Protocol>> = examples::default_protocols();
+    let (eth, _chain) = examples::mainnet_eth();
+    protocols.extend(eth.protocols());
+    let mut eth_events = eth.subscribe();
     let server = Server::start(config, protocols, RlpxTransport::new(key.clone())).await?;
     if let Some(enode) = server.local_enode() {
         info!(%enode, "listening");
@@ -144,6 +150,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Ok(PeerEvent::Dropped { id, reason, by_remote }) => info!(%id, %reason, by_remote, "peer disconnected"),
                 Ok(PeerEvent::Message { id, capability, code, size, inbound }) => tracing::debug!(%id, %capability, code, size, inbound, "message"),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => info!(missed = n, "events missed"),
+                Err(_) => break,
+            },
+            event = eth_events.recv() => match event {
+                Ok(EthEvent::Ready(peer)) => info!(id = %peer.id(), version = peer.version().number(), "eth peer ready"),
+                Ok(EthEvent::HandshakeFailed { peer, error }) => info!(id = %peer, %error, "eth handshake failed"),
+                Ok(EthEvent::Gone { peer, reason }) => tracing::debug!(id = %peer, ?reason, "eth peer gone"),
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => info!(missed = n, "eth events missed"),
                 Err(_) => break,
             },
             _ = &mut ctrl_c => break,
