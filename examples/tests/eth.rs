@@ -11,7 +11,7 @@ use p2p_core::base::{Hello, BASE_PROTOCOL_VERSION, DISCONNECT, PING};
 use p2p_core::config::Config;
 use p2p_core::{exchange_hello, Capability, DisconnectReason, Msg, NodeKey, PeerEvent, Server};
 use p2p_protocols::eth::chain::MemoryChain;
-use p2p_protocols::eth::handler::EthHandler;
+use p2p_protocols::eth::handler::{Announcement, EthHandler};
 use p2p_protocols::eth::handshake::{ChainSpec, StatusError};
 use p2p_protocols::eth::messages::{code, EthMessage, GetBlockHeaders};
 use p2p_protocols::eth::protocol::{Eth, EthConfig, EthEvent, EthPeer};
@@ -143,7 +143,7 @@ async fn two_nodes_agree_on_eth69_and_fetch_headers_bodies_and_receipts() {
     // Announcements reach the other side's handler.
     let tx = p2p_protocols::eth::chain::made_up_transaction(1, 0);
     a_seen_by_b
-        .send(EthMessage::Transactions(vec![tx.clone()]))
+        .announce(Announcement::Transactions(vec![tx.clone()]))
         .await
         .unwrap();
     timeout(WAIT, async {
@@ -153,7 +153,10 @@ async fn two_nodes_agree_on_eth69_and_fetch_headers_bodies_and_receipts() {
     })
     .await
     .unwrap();
-    assert_eq!(a.chain.announcements()[0].0, b.key.id());
+    assert_eq!(
+        a.chain.announcements(),
+        vec![(b.key.id(), Announcement::Transactions(vec![tx]))]
+    );
 
     a.server.stop().await;
     b.server.stop().await;
@@ -173,7 +176,7 @@ async fn an_eth68_only_node_gets_eth68_receipts_with_blooms() {
     assert_eq!(receipts, vec![b.chain.receipts(&header.hash()).unwrap()]);
     // eth/68 has no BlockRangeUpdate: the handle refuses to send one.
     assert!(b_seen_by_a
-        .send(EthMessage::BlockRangeUpdate(Default::default()))
+        .announce(Announcement::BlockRange(Default::default()))
         .await
         .is_err());
     a.server.stop().await;

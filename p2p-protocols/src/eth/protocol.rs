@@ -159,7 +159,7 @@ impl Eth {
         let range = self.shared.handler.head().range();
         for peer in self.peers() {
             if peer.version() == EthVersion::Eth69 {
-                let _ = peer.send(EthMessage::BlockRangeUpdate(range)).await;
+                let _ = peer.announce(Announcement::BlockRange(range)).await;
             }
         }
     }
@@ -411,9 +411,21 @@ impl EthPeer {
         lock(&self.state.tracker).reputation()
     }
 
-    /// Sends a message that is not a request (an announcement, or
-    /// Transactions). Refuses messages the negotiated version lacks.
-    pub async fn send(&self, message: EthMessage) -> Result<(), SendError> {
+    /// Tells the peer about blocks or transactions: the messages a node
+    /// sends unasked. Requests go through the `get_*` methods (so that their
+    /// responses are tracked) and the Status only through the handshake.
+    /// Refuses what the negotiated version lacks (NewBlock and
+    /// NewBlockHashes after eth/68, BlockRangeUpdate before eth/69).
+    pub async fn announce(&self, announcement: Announcement) -> Result<(), SendError> {
+        let message = match announcement {
+            Announcement::BlockHashes(blocks) => EthMessage::NewBlockHashes(blocks),
+            Announcement::NewBlock(block) => EthMessage::NewBlock(block),
+            Announcement::Transactions(txs) => EthMessage::Transactions(txs),
+            Announcement::PooledTransactionHashes(hashes) => {
+                EthMessage::NewPooledTransactionHashes(hashes)
+            }
+            Announcement::BlockRange(range) => EthMessage::BlockRangeUpdate(range),
+        };
         if !message.is_defined_in(self.version()) {
             return Err(SendError::CodeOutOfRange {
                 code: message.code(),
