@@ -15,7 +15,7 @@ use p2p_protocols::eth::handler::{Announcement, EthHandler};
 use p2p_protocols::eth::handshake::{ChainSpec, StatusError};
 use p2p_protocols::eth::messages::{code, EthMessage, GetBlockHeaders};
 use p2p_protocols::eth::protocol::{Eth, EthConfig, EthEvent, EthPeer};
-use p2p_protocols::eth::tracker::RequestError;
+use p2p_protocols::eth::tracker::{Misbehaviour, RequestError};
 use p2p_protocols::eth::types::{BlockHeader, HashOrNumber};
 use p2p_protocols::eth::EthVersion;
 use p2p_protocols::forkid::{mainnet, ChainForks};
@@ -442,7 +442,13 @@ async fn hostile_peers_end_with_the_right_reason_and_the_healthy_one_is_served()
         mute.disconnect_reason().await,
         DisconnectReason::SubprotocolError
     );
-    assert!(request.await.unwrap().is_err());
+    assert!(matches!(
+        request.await.unwrap(),
+        Err(RequestError::BadResponse(Misbehaviour::TooManyItems {
+            asked: 1,
+            got: 2
+        }))
+    ));
 
     // Through all of it the healthy peer was served.
     let headers = a_seen_by_b

@@ -192,17 +192,27 @@ impl Protocol for EthProtocol {
 /// Removes a ready peer from the table however its task ends.
 struct Registration {
     shared: Arc<Shared>,
-    peer: PeerId,
+    eth_peer: EthPeer,
     reason: Option<DisconnectReason>,
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        if let Some(state) = lock(&self.shared.peers).remove(&self.peer) {
-            state.state.close();
+        let id = self.eth_peer.id();
+        {
+            // The table may already hold a newer session of the same peer
+            // (it reconnected, or won a simultaneous dial); that one stays.
+            let mut peers = lock(&self.shared.peers);
+            if peers
+                .get(&id)
+                .is_some_and(|p| Arc::ptr_eq(&p.state, &self.eth_peer.state))
+            {
+                peers.remove(&id);
+            }
         }
+        self.eth_peer.state.close();
         let _ = self.shared.events.send(EthEvent::Gone {
-            peer: self.peer,
+            peer: id,
             reason: self.reason,
         });
     }
@@ -249,7 +259,7 @@ async fn run_peer(
     lock(&shared.peers).insert(id, eth_peer.clone());
     let mut registration = Registration {
         shared: shared.clone(),
-        peer: id,
+        eth_peer: eth_peer.clone(),
         reason: None,
     };
     let _ = shared.events.send(EthEvent::Ready(eth_peer.clone()));
@@ -352,8 +362,7 @@ struct PeerState {
 impl PeerState {
     /// Fails every pending request: their responses can no longer come.
     fn close(&self) {
-        let mut tracker = lock(&self.tracker);
-        *tracker = RequestTracker::new(0);
+        lock(&self.tracker).close();
     }
 }
 
@@ -451,7 +460,8 @@ impl EthPeer {
             .await
             .map_err(|_| RequestError::PeerGone)?;
         match tokio::time::timeout(state.request_timeout, reply).await {
-            Ok(Ok(response)) => Ok(response),
+            Ok(Ok(Ok(response))) => Ok(response),
+            Ok(Ok(Err(misbehaviour))) => Err(RequestError::BadResponse(misbehaviour)),
             Ok(Err(_)) => Err(RequestError::PeerGone),
             Err(_) => {
                 drop(guard);

@@ -70,9 +70,10 @@ pub enum Misbehaviour {
         /// Items received.
         got: usize,
     },
-    /// Headers that do not follow the query (wrong start, wrong step).
-    #[error("headers do not match the query: {0}")]
-    HeadersMismatch(&'static str),
+    /// A response whose content does not answer its request (headers that
+    /// do not follow the query, codes that hash to nothing asked for...).
+    #[error("response does not answer the request: {0}")]
+    Mismatch(&'static str),
 }
 
 impl Misbehaviour {
@@ -85,7 +86,7 @@ impl Misbehaviour {
             Misbehaviour::Unsolicited { .. } => Reputation::LIMIT / 4,
             Misbehaviour::WrongKind { .. }
             | Misbehaviour::TooManyItems { .. }
-            | Misbehaviour::HeadersMismatch(_) => Reputation::LIMIT,
+            | Misbehaviour::Mismatch(_) => Reputation::LIMIT,
         }
     }
 
@@ -129,28 +130,76 @@ impl Reputation {
     }
 }
 
+/// A capability's response message, as a [`RequestTracker`] matches it to
+/// its request.
+pub trait Response: Sized + Send + 'static {
+    /// What a request keeps to check its response's content against (eth:
+    /// the header query of a GetBlockHeaders).
+    type Check: Send;
+    /// The message code.
+    fn code(&self) -> u64;
+    /// How many items it holds, of those a request bounds.
+    fn items(&self) -> usize;
+    /// Checks that the content answers the request (beyond kind and count).
+    fn check(&self, check: &Self::Check) -> Result<(), Misbehaviour>;
+}
+
+impl Response for EthMessage {
+    type Check = Option<GetBlockHeaders>;
+
+    fn code(&self) -> u64 {
+        EthMessage::code(self)
+    }
+
+    fn items(&self) -> usize {
+        response_items(self)
+    }
+
+    fn check(&self, query: &Option<GetBlockHeaders>) -> Result<(), Misbehaviour> {
+        match (query, self) {
+            (Some(query), EthMessage::BlockHeaders(res)) => {
+                check_headers(query, &res.headers).map_err(Misbehaviour::Mismatch)
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What a requester gets: the response, or why it was refused.
+pub type Reply<M> = Result<M, Misbehaviour>;
+
 /// What a pending request expects of its response.
-#[derive(Debug)]
-struct Pending {
+struct Pending<M: Response> {
     /// The response code.
     expected: u64,
     /// Most items the response may hold.
     max_items: usize,
-    /// The header query, to check the headers against.
-    query: Option<GetBlockHeaders>,
+    /// What to check the content against.
+    check: M::Check,
     /// Where the response goes.
-    reply: oneshot::Sender<EthMessage>,
+    reply: oneshot::Sender<Reply<M>>,
 }
 
 /// Pending requests to one peer, and its reputation.
-#[derive(Debug)]
-pub struct RequestTracker {
+pub struct RequestTracker<M: Response = EthMessage> {
     next_id: u64,
-    pending: HashMap<u64, Pending>,
+    pending: HashMap<u64, Pending<M>>,
     reputation: Reputation,
+    closed: bool,
 }
 
-impl RequestTracker {
+impl<M: Response> std::fmt::Debug for RequestTracker<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestTracker")
+            .field("next_id", &self.next_id)
+            .field("in_flight", &self.pending.len())
+            .field("reputation", &self.reputation)
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+impl<M: Response> RequestTracker<M> {
     /// An empty tracker whose ids start at `first_id` (random in practice, so
     /// that a response meant for an earlier session never matches).
     pub fn new(first_id: u64) -> Self {
@@ -158,18 +207,21 @@ impl RequestTracker {
             next_id: first_id,
             pending: HashMap::new(),
             reputation: Reputation::default(),
+            closed: false,
         }
     }
 
-    /// Reserves an id for a request whose response has code `expected` and
-    /// at most `max_items` items. `query` is the header query for a
-    /// GetBlockHeaders.
+    /// Reserves an id for a request whose response has code `expected`, at
+    /// most `max_items` items, and content that passes `check`.
     pub fn register(
         &mut self,
         expected: u64,
         max_items: usize,
-        query: Option<GetBlockHeaders>,
-    ) -> Result<(u64, oneshot::Receiver<EthMessage>), RequestError> {
+        check: M::Check,
+    ) -> Result<(u64, oneshot::Receiver<Reply<M>>), RequestError> {
+        if self.closed {
+            return Err(RequestError::PeerGone);
+        }
         if self.pending.len() >= MAX_IN_FLIGHT {
             return Err(RequestError::TooManyInFlight);
         }
@@ -181,10 +233,7 @@ impl RequestTracker {
             Pending {
                 expected,
                 max_items,
-                query: query.map(|q| GetBlockHeaders {
-                    request_id: id,
-                    ..q
-                }),
+                check,
                 reply,
             },
         );
@@ -194,6 +243,12 @@ impl RequestTracker {
     /// Forgets request `id` (its requester gave up or timed out).
     pub fn cancel(&mut self, id: u64) -> bool {
         self.pending.remove(&id).is_some()
+    }
+
+    /// Fails every pending request and refuses new ones: the peer is gone.
+    pub fn close(&mut self) {
+        self.closed = true;
+        self.pending.clear();
     }
 
     /// How many requests are pending.
@@ -215,31 +270,33 @@ impl RequestTracker {
 
     /// Matches `response` (with request id `id`) to its request and hands it
     /// over. A response that does not fit is returned as the misbehaviour it
-    /// is; the caller penalises the peer with it.
-    pub fn resolve(&mut self, id: u64, response: EthMessage) -> Result<(), Misbehaviour> {
+    /// is, and its requester is told; the caller penalises the peer with it.
+    pub fn resolve(&mut self, id: u64, response: M) -> Result<(), Misbehaviour> {
         let got = response.code();
         let Some(pending) = self.pending.remove(&id) else {
             return Err(Misbehaviour::Unsolicited { code: got, id });
         };
-        if pending.expected != got {
-            return Err(Misbehaviour::WrongKind {
+        let items = response.items();
+        let verdict = if pending.expected != got {
+            Err(Misbehaviour::WrongKind {
                 expected: pending.expected,
                 got,
-            });
-        }
-        let items = response_items(&response);
-        if items > pending.max_items {
-            return Err(Misbehaviour::TooManyItems {
+            })
+        } else if items > pending.max_items {
+            Err(Misbehaviour::TooManyItems {
                 asked: pending.max_items,
                 got: items,
-            });
-        }
-        if let (Some(query), EthMessage::BlockHeaders(res)) = (&pending.query, &response) {
-            check_headers(query, &res.headers).map_err(Misbehaviour::HeadersMismatch)?;
+            })
+        } else {
+            response.check(&pending.check)
+        };
+        if let Err(misbehaviour) = verdict {
+            let _ = pending.reply.send(Err(misbehaviour.clone()));
+            return Err(misbehaviour);
         }
         self.reputation.reward();
         // The requester may have given up in between; nothing to do then.
-        let _ = pending.reply.send(response);
+        let _ = pending.reply.send(Ok(response));
         Ok(())
     }
 }
@@ -343,7 +400,7 @@ mod tests {
 
     #[test]
     fn a_matching_response_reaches_its_requester() {
-        let mut tracker = RequestTracker::new(7);
+        let mut tracker = RequestTracker::<EthMessage>::new(7);
         let (id, mut rx) = tracker
             .register(code::BLOCK_HEADERS, 3, Some(query(10, 3, 1, false)))
             .unwrap();
@@ -352,13 +409,16 @@ mod tests {
             tracker.resolve(id, header_response(id, &[10, 12, 14])),
             Ok(())
         );
-        assert_eq!(rx.try_recv().unwrap(), header_response(id, &[10, 12, 14]));
+        assert_eq!(
+            rx.try_recv().unwrap(),
+            Ok(header_response(id, &[10, 12, 14]))
+        );
         assert_eq!(tracker.in_flight(), 0);
     }
 
     #[test]
     fn duplicates_unsolicited_and_wrong_kinds_are_misbehaviour() {
-        let mut tracker = RequestTracker::new(0);
+        let mut tracker = RequestTracker::<EthMessage>::new(0);
         let (id, _rx) = tracker.register(code::BLOCK_HEADERS, 1, None).unwrap();
         tracker.resolve(id, header_response(id, &[1])).unwrap();
         // The same response again: nothing is waiting for it any more.
@@ -407,7 +467,7 @@ mod tests {
 
     #[test]
     fn the_in_flight_table_is_bounded_and_cancel_frees_slots() {
-        let mut tracker = RequestTracker::new(u64::MAX - 1);
+        let mut tracker = RequestTracker::<EthMessage>::new(u64::MAX - 1);
         let ids: Vec<u64> = (0..MAX_IN_FLIGHT)
             .map(|_| tracker.register(code::BLOCK_BODIES, 1, None).unwrap().0)
             .collect();
@@ -424,7 +484,7 @@ mod tests {
 
     #[test]
     fn reputation_disconnects_at_the_limit_and_good_answers_pay_back() {
-        let mut tracker = RequestTracker::new(0);
+        let mut tracker = RequestTracker::<EthMessage>::new(0);
         for i in 0..9 {
             assert_eq!(tracker.penalise(&Misbehaviour::Timeout(i)), None);
         }
@@ -437,12 +497,12 @@ mod tests {
             tracker.penalise(&Misbehaviour::Timeout(10)),
             Some(DisconnectReason::UselessPeer)
         );
-        let mut tracker = RequestTracker::new(0);
+        let mut tracker = RequestTracker::<EthMessage>::new(0);
         assert_eq!(
             tracker.penalise(&Misbehaviour::TooManyItems { asked: 1, got: 2 }),
             Some(DisconnectReason::SubprotocolError)
         );
-        let mut tracker = RequestTracker::new(0);
+        let mut tracker = RequestTracker::<EthMessage>::new(0);
         let unsolicited = Misbehaviour::Unsolicited { code: 4, id: 1 };
         assert_eq!(tracker.penalise(&unsolicited), None);
         assert_eq!(tracker.penalise(&unsolicited), None);

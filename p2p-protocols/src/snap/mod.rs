@@ -50,6 +50,7 @@
 //! [`MessageError::disconnect_reason`]: crate::codec::MessageError::disconnect_reason
 
 pub mod messages;
+pub mod protocol;
 pub mod serve;
 
 pub use messages::{
@@ -60,6 +61,7 @@ pub use messages::{
     MAX_PROOF_NODES, MAX_RANGE_ITEMS, MAX_STORAGE_ACCOUNTS, MAX_TRIE_NODE_PATHS, MESSAGE_COUNT,
     NAME, STORAGE_RANGES, TRIE_NODES, VERSION,
 };
+pub use protocol::{Snap, SnapCheck, SnapConfig, SnapEvent, SnapPeer};
 pub use serve::{
     response_budget, serve, serve_account_range, serve_bytecodes, serve_storage_ranges,
     serve_trie_nodes, MemorySnapState, SnapHandler, MAX_CODE_LOOKUPS, MAX_RESPONSE_BYTES,
