@@ -24,7 +24,7 @@ use p2p_protocols::forkid::mainnet;
 use p2p_protocols::snap::{
     keccak256, AccountEntry, AccountRange, ByteCodes, GetByteCodes, MemorySnapState, SlimAccount,
     Snap, SnapConfig, SnapEvent, SnapMessage, SnapPeer, TrieNodePathSet, ACCOUNT_RANGE,
-    GET_ACCOUNT_RANGE, GET_BYTE_CODES, GET_TRIE_NODES, MAX_BYTECODE_HASHES, TRIE_NODES,
+    GET_ACCOUNT_RANGE, GET_BYTE_CODES, GET_TRIE_NODES, MAX_REQUEST_ITEMS, TRIE_NODES,
 };
 use p2p_rlpx::{RlpxStream, RlpxTransport};
 use primitive_types::{H256, U256};
@@ -545,7 +545,7 @@ async fn hostile_peers_end_with_the_right_reason_and_the_healthy_one_is_served()
         .append(&0u8);
     let too_many_hashes = rlp::encode(&GetByteCodes {
         request_id: 1,
-        hashes: vec![H256::zero(); MAX_BYTECODE_HASHES + 1],
+        hashes: vec![H256::zero(); MAX_REQUEST_ITEMS + 1],
         response_bytes: 1000,
     });
     let mut empty_path_set = rlp::RlpStream::new_list(4);

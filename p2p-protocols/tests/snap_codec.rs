@@ -7,7 +7,7 @@ use p2p_protocols::snap::{
     self, AccountEntry, AccountRange, ByteCodes, GetAccountRange, GetByteCodes, GetStorageRanges,
     GetTrieNodes, MemorySnapState, SlimAccount, SnapHandler, SnapMessage, StorageRanges,
     StorageSlot, TrieNodePathSet, TrieNodes, MAX_BYTECODE_HASHES, MAX_PROOF_NODES, MAX_RANGE_ITEMS,
-    MAX_RESPONSE_BYTES, MAX_STORAGE_ACCOUNTS, MAX_TRIE_NODE_PATHS,
+    MAX_REQUEST_ITEMS, MAX_RESPONSE_BYTES, MAX_STORAGE_ACCOUNTS, MAX_TRIE_NODE_PATHS,
 };
 use primitive_types::{H256, U256};
 use proptest::prelude::*;
@@ -346,27 +346,29 @@ fn too_many(result: Result<SnapMessage, MessageError>, code: u64, count: usize, 
 fn request_lists_over_their_limits_are_refused() {
     let hashes = |n: usize| (0..n as u64).map(hash).collect::<Vec<_>>();
 
+    // Requests for more than is served decode (serving answers a prefix, as
+    // go-ethereum does); only lists past MAX_REQUEST_ITEMS are refused.
     let at_limit = GetByteCodes {
         request_id: 1,
-        hashes: hashes(MAX_BYTECODE_HASHES),
+        hashes: hashes(MAX_REQUEST_ITEMS),
         response_bytes: 1,
     };
     assert!(SnapMessage::decode(snap::GET_BYTE_CODES, &rlp::encode(&at_limit)).is_ok());
     let over = GetByteCodes {
-        hashes: hashes(MAX_BYTECODE_HASHES + 1),
+        hashes: hashes(MAX_REQUEST_ITEMS + 1),
         ..at_limit
     };
     too_many(
         SnapMessage::decode(snap::GET_BYTE_CODES, &rlp::encode(&over)),
         snap::GET_BYTE_CODES,
-        MAX_BYTECODE_HASHES + 1,
-        MAX_BYTECODE_HASHES,
+        MAX_REQUEST_ITEMS + 1,
+        MAX_REQUEST_ITEMS,
     );
 
-    let over = GetStorageRanges {
+    let mut over = GetStorageRanges {
         request_id: 1,
         root_hash: hash(1),
-        account_hashes: hashes(MAX_STORAGE_ACCOUNTS + 1),
+        account_hashes: hashes(MAX_REQUEST_ITEMS + 1),
         starting_hash: None,
         limit_hash: None,
         response_bytes: 1,
@@ -374,28 +376,30 @@ fn request_lists_over_their_limits_are_refused() {
     too_many(
         SnapMessage::decode(snap::GET_STORAGE_RANGES, &rlp::encode(&over)),
         snap::GET_STORAGE_RANGES,
-        MAX_STORAGE_ACCOUNTS + 1,
-        MAX_STORAGE_ACCOUNTS,
+        MAX_REQUEST_ITEMS + 1,
+        MAX_REQUEST_ITEMS,
     );
+    over.account_hashes.truncate(MAX_STORAGE_ACCOUNTS + 1);
+    assert!(SnapMessage::decode(snap::GET_STORAGE_RANGES, &rlp::encode(&over)).is_ok());
 
-    // Trie node paths count over all sets: 3 sets of 683 paths are 2049.
+    // Trie node paths count over all sets: 4 sets of 4097 paths are 16,388.
     let set = TrieNodePathSet {
         account_path: bytes(&[1]),
-        storage_paths: vec![bytes(&[2]); 682],
+        storage_paths: vec![bytes(&[2]); 4096],
     };
     let mut request = GetTrieNodes {
         request_id: 1,
         root_hash: hash(1),
-        paths: vec![set.clone(); 3],
+        paths: vec![set.clone(); 4],
         response_bytes: 1,
     };
     too_many(
         SnapMessage::decode(snap::GET_TRIE_NODES, &rlp::encode(&request)),
         snap::GET_TRIE_NODES,
-        2049,
-        MAX_TRIE_NODE_PATHS,
+        16_388,
+        MAX_REQUEST_ITEMS,
     );
-    request.paths[2].storage_paths.pop();
+    request.paths[3].storage_paths.truncate(4092);
     assert!(SnapMessage::decode(snap::GET_TRIE_NODES, &rlp::encode(&request)).is_ok());
 }
 

@@ -64,6 +64,15 @@ pub const MAX_STORAGE_ACCOUNTS: usize = 1024;
 /// request (its syncer asks for far fewer, about 84).
 pub const MAX_BYTECODE_HASHES: usize = 1024;
 
+/// Most items a request list a peer sends may hold (account hashes of a
+/// [`GetStorageRanges`], code hashes of a [`GetByteCodes`], paths of a
+/// [`GetTrieNodes`]). Serving looks at no more than its own limits of those
+/// ([`MAX_STORAGE_ACCOUNTS`], [`MAX_CODE_LOOKUPS`](super::MAX_CODE_LOOKUPS),
+/// [`MAX_TRIE_NODE_LOOKUPS`](super::MAX_TRIE_NODE_LOOKUPS)) and answers the
+/// rest as a cut-off tail, as go-ethereum does; this bound, far above them,
+/// only keeps a hostile list from being decoded at all.
+pub const MAX_REQUEST_ITEMS: usize = 16 * 1024;
+
 /// Most paths a [`GetTrieNodes`] may hold, counted over all its path sets
 /// (each set's account path included), and most nodes a [`TrieNodes`] may
 /// carry.
@@ -680,7 +689,7 @@ fn decode_get_storage_ranges(rlp: &Rlp<'_>) -> Result<GetStorageRanges, MessageE
     Ok(GetStorageRanges {
         request_id: field(rlp, 0, code)?,
         root_hash: field(rlp, 1, code)?,
-        account_hashes: list_at(rlp, 2, code, MAX_STORAGE_ACCOUNTS)?,
+        account_hashes: list_at(rlp, 2, code, MAX_REQUEST_ITEMS)?,
         starting_hash: rlp
             .at(3)
             .and_then(|item| optional_hash(&item, false))
@@ -714,7 +723,7 @@ fn decode_get_byte_codes(rlp: &Rlp<'_>) -> Result<GetByteCodes, MessageError> {
     open(rlp, 3, code)?;
     Ok(GetByteCodes {
         request_id: field(rlp, 0, code)?,
-        hashes: list_at(rlp, 1, code, MAX_BYTECODE_HASHES)?,
+        hashes: list_at(rlp, 1, code, MAX_REQUEST_ITEMS)?,
         response_bytes: field(rlp, 2, code)?,
     })
 }
@@ -733,10 +742,10 @@ fn decode_get_trie_nodes(rlp: &Rlp<'_>) -> Result<GetTrieNodes, MessageError> {
     open(rlp, 4, code)?;
     let request_id = field(rlp, 0, code)?;
     let root_hash = field(rlp, 1, code)?;
-    let sets = nested_at(rlp, 2, code, MAX_TRIE_NODE_PATHS, MAX_TRIE_NODE_PATHS)?;
+    let sets = nested_at(rlp, 2, code, MAX_REQUEST_ITEMS, MAX_REQUEST_ITEMS)?;
     let mut paths = Vec::with_capacity(sets.len());
     for set in &sets {
-        let mut set: Vec<Bytes> = decode_list(set, code, MAX_TRIE_NODE_PATHS)?;
+        let mut set: Vec<Bytes> = decode_list(set, code, MAX_REQUEST_ITEMS)?;
         if set.is_empty() {
             // go-ethereum refuses an empty set as a bad request too: it
             // names no trie at all.

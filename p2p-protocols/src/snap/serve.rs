@@ -50,8 +50,8 @@ pub const STORAGE_SLACK_PERCENT: usize = 10;
 
 /// Most codes looked up for one request: go-ethereum's `maxCodeLookups`.
 /// Hashes past it are not looked at, and the requester sees them as a
-/// cut-off tail. The decoder already refuses longer requests, so this only
-/// binds requests built locally.
+/// cut-off tail. The decoder accepts up to
+/// [`MAX_REQUEST_ITEMS`](super::messages::MAX_REQUEST_ITEMS).
 pub const MAX_CODE_LOOKUPS: usize = MAX_BYTECODE_HASHES;
 
 /// Most trie nodes looked up for one request: go-ethereum's
@@ -258,7 +258,9 @@ pub fn serve_storage_ranges<H: SnapHandler + ?Sized>(
     let hard_budget = budget + budget * STORAGE_SLACK_PERCENT / 100;
     let root = request.root_hash;
     let mut size = 0;
-    for (index, &account) in request.account_hashes.iter().enumerate() {
+    let accounts = &request.account_hashes;
+    let accounts = &accounts[..accounts.len().min(super::messages::MAX_STORAGE_ACCOUNTS)];
+    for (index, &account) in accounts.iter().enumerate() {
         // A new account is only opened under the budget; the first always
         // is, so that something is returned.
         if index > 0 && size >= budget {
