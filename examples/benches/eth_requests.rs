@@ -44,7 +44,9 @@
 //! After the criterion groups, each request pattern runs again for a fixed
 //! count while the CPU time of all threads of the process is read from
 //! `/proc/self/task/*/schedstat` (Linux): cores busy on average and CPU time
-//! per request tell a CPU-bound figure from one that waits.
+//! per request tell a CPU-bound figure from one that waits. `ETH_REQUESTS_CPU=0`
+//! skips it, and so does a run outside `cargo bench` (`cargo test --benches`
+//! runs each criterion bench once, as a smoke test).
 
 use std::future::Future;
 use std::hint::black_box;
@@ -294,8 +296,12 @@ fn request_benches(c: &mut Criterion) {
     }
     g.finish();
 
-    // CPU use of each pattern, on the same connection.
-    if process_cpu_ns().is_some() {
+    // CPU use of each pattern, on the same connection: under `cargo bench`
+    // only (not when `cargo test` runs the benches once), and skipped with
+    // ETH_REQUESTS_CPU=0, e.g. to profile one criterion bench alone.
+    let cpu_report = std::env::args().any(|a| a == "--bench")
+        && std::env::var("ETH_REQUESTS_CPU").map_or(true, |v| v != "0");
+    if cpu_report && process_cpu_ns().is_some() {
         let patterns: [(&str, usize, u64, u64); 6] = [
             ("sequential, 1 header", 1, 1, 4_000),
             ("sequential, 192 headers", 1, 192, 1_000),
