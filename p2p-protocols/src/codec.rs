@@ -3,14 +3,14 @@
 //!
 //! Capability messages arrive from peers nobody vouches for, so decoding is
 //! strict where a lenient decoder would let garbage through: the payload must
-//! be exactly one RLP item (bytes after it are an error, not ignored), and a
-//! list a peer sends is checked against the capability's limit before a
-//! single element of it is decoded. Allocation is therefore bounded by the
+//! be exactly one RLP item (bytes after it are an error, not ignored), every
+//! list must be filled exactly by its items, and a list a peer sends is
+//! refused as soon as it passes the capability's limit. Allocation is therefore bounded by the
 //! limits below and by the message size (at most 16 MiB after snappy, checked
 //! by the transport), never by a count a peer wrote.
 
 use p2p_core::DisconnectReason;
-use rlp::{Decodable, DecoderError, Rlp, RlpStream};
+use rlp::{Decodable, DecoderError, PayloadInfo, Rlp, RlpStream};
 
 /// Why a capability message could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -83,23 +83,65 @@ pub fn expect_list(rlp: &Rlp<'_>) -> Result<(), DecoderError> {
     }
 }
 
-/// The number of items in list `rlp`, checking that they fill its payload
-/// exactly.
-///
-/// `Rlp::item_count` stops at the first item it cannot read and counts only
-/// those before it, so a list with a broken tail would pass for a shorter
-/// list and its tail be ignored. Walking the items costs one pass over their
-/// headers and no allocation.
-pub fn strict_count(rlp: &Rlp<'_>) -> Result<usize, DecoderError> {
+/// The items of list `rlp`, read in one pass: each item's header is parsed
+/// straight from the list's payload, and an item that runs past the end of
+/// the list is an error (not the silent end of the list it is for
+/// `Rlp::iter`, which stops at the first item it cannot read, so that a list
+/// with a broken tail would pass for a shorter one).
+pub fn items<'a>(rlp: &Rlp<'a>) -> Result<Items<'a>, DecoderError> {
     expect_list(rlp)?;
-    let payload = rlp.payload_info()?.value_len;
-    let (mut covered, mut count) = (0, 0);
-    for item in rlp.iter() {
-        covered += item.as_raw().len();
-        count += 1;
+    let info = rlp.payload_info()?;
+    let payload = rlp
+        .as_raw()
+        .get(info.header_len..info.header_len + info.value_len)
+        .ok_or(DecoderError::RlpIsTooShort)?;
+    Ok(Items { rest: payload })
+}
+
+/// Iterator over the items of a list; see [`items`].
+#[derive(Debug)]
+pub struct Items<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Items<'a> {
+    /// Bytes of the list not yet read.
+    pub fn remaining(&self) -> usize {
+        self.rest.len()
     }
-    if covered != payload {
-        return Err(DecoderError::RlpInconsistentLengthAndData);
+}
+
+impl<'a> Iterator for Items<'a> {
+    type Item = Result<Rlp<'a>, DecoderError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let item = PayloadInfo::from(self.rest).and_then(|info| {
+            let total = info.total();
+            if total > self.rest.len() {
+                return Err(DecoderError::RlpIsTooShort);
+            }
+            let (item, rest) = self.rest.split_at(total);
+            self.rest = rest;
+            Ok(Rlp::new(item))
+        });
+        if item.is_err() {
+            // Nothing after a broken item can be read.
+            self.rest = &[];
+        }
+        Some(item)
+    }
+}
+
+/// The number of items in list `rlp`, checking that they fill its payload
+/// exactly (see [`items`]). One pass over the item headers, no allocation.
+pub fn strict_count(rlp: &Rlp<'_>) -> Result<usize, DecoderError> {
+    let mut count = 0;
+    for item in items(rlp)? {
+        item?;
+        count += 1;
     }
     Ok(count)
 }
@@ -114,22 +156,32 @@ pub fn expect_fields(rlp: &Rlp<'_>, count: usize) -> Result<(), DecoderError> {
 
 /// A list of at most `limit` items, each decoded by `item`.
 ///
-/// The count is taken from the encoding before anything is decoded, so a list
-/// over the limit costs one pass over its headers and no allocation; a list
-/// whose items do not fill it exactly is malformed.
+/// One pass: items are decoded as they are read, and the list is refused as
+/// soon as item `limit + 1` appears, so work and memory stay bounded by the
+/// limit whatever count the list's length would allow; a list whose items do
+/// not fill it exactly is malformed.
 pub fn decode_list_with<'a, T>(
     rlp: &Rlp<'a>,
     code: u64,
     limit: usize,
     mut item: impl FnMut(&Rlp<'a>) -> Result<T, DecoderError>,
 ) -> Result<Vec<T>, MessageError> {
-    let count = strict_count(rlp).map_err(MessageError::malformed(code))?;
-    if count > limit {
-        return Err(MessageError::TooManyItems { code, count, limit });
-    }
-    let mut out = Vec::with_capacity(count);
-    for element in rlp.iter() {
-        out.push(item(&element).map_err(MessageError::malformed(code))?);
+    let malformed = MessageError::malformed(code);
+    let mut list = items(rlp).map_err(malformed)?;
+    let mut out = Vec::new();
+    while let Some(element) = list.next() {
+        let element = element.map_err(malformed)?;
+        if out.len() == limit {
+            // Only a refused list pays for counting the rest.
+            let count = limit + 1 + list.by_ref().take_while(Result::is_ok).count();
+            return Err(MessageError::TooManyItems { code, count, limit });
+        }
+        if out.is_empty() {
+            // Lists hold items of one kind: size the vector from the first.
+            let guess = list.remaining() / element.as_raw().len().max(1) + 1;
+            out.reserve(guess.min(limit));
+        }
+        out.push(item(&element).map_err(malformed)?);
     }
     Ok(out)
 }

@@ -226,12 +226,14 @@ impl Encodable for BlockHeader {
 
 impl Decodable for BlockHeader {
     fn decode(rlp: &Rlp<'_>) -> Result<Self, DecoderError> {
-        let count = crate::codec::strict_count(rlp)?;
-        if !(HEADER_BASE_FIELDS..=HEADER_MAX_FIELDS).contains(&count) {
-            return Err(DecoderError::RlpIncorrectListLen);
-        }
-        let mut fields = rlp.iter();
-        let mut next = || fields.next().ok_or(DecoderError::RlpIncorrectListLen);
+        // One pass over the fields: a missing field or an unreadable one is
+        // an error where it occurs, fields past the known ones after them.
+        let mut fields = crate::codec::items(rlp)?;
+        let mut next = || {
+            fields
+                .next()
+                .unwrap_or(Err(DecoderError::RlpIncorrectListLen))
+        };
         let mut header = BlockHeader {
             parent_hash: next()?.as_val()?,
             ommers_hash: next()?.as_val()?,
@@ -252,25 +254,21 @@ impl Decodable for BlockHeader {
             })?,
             ..BlockHeader::default()
         };
-        let optional = count - HEADER_BASE_FIELDS;
-        if optional > 0 {
-            header.base_fee_per_gas = Some(next()?.as_val()?);
+        let mut optional = 0;
+        for field in fields {
+            let field = field?;
+            match optional {
+                0 => header.base_fee_per_gas = Some(field.as_val()?),
+                1 => header.withdrawals_root = Some(field.as_val()?),
+                2 => header.blob_gas_used = Some(field.as_val()?),
+                3 => header.excess_blob_gas = Some(field.as_val()?),
+                4 => header.parent_beacon_block_root = Some(field.as_val()?),
+                5 => header.requests_hash = Some(field.as_val()?),
+                _ => return Err(DecoderError::RlpIncorrectListLen),
+            }
+            optional += 1;
         }
-        if optional > 1 {
-            header.withdrawals_root = Some(next()?.as_val()?);
-        }
-        if optional > 2 {
-            header.blob_gas_used = Some(next()?.as_val()?);
-        }
-        if optional > 3 {
-            header.excess_blob_gas = Some(next()?.as_val()?);
-        }
-        if optional > 4 {
-            header.parent_beacon_block_root = Some(next()?.as_val()?);
-        }
-        if optional > 5 {
-            header.requests_hash = Some(next()?.as_val()?);
-        }
+        debug_assert!(HEADER_BASE_FIELDS + optional <= HEADER_MAX_FIELDS);
         Ok(header)
     }
 }
@@ -469,12 +467,7 @@ impl BlockBody {
         if !(2..=3).contains(&count) {
             return Err(DecoderError::RlpIncorrectListLen);
         }
-        let txs = rlp.at(0)?;
-        crate::codec::strict_count(&txs)?;
-        let transactions = txs
-            .iter()
-            .map(|tx| Transaction::decode_in(&tx, owner))
-            .collect::<Result<_, _>>()?;
+        let transactions = transactions_in(&rlp.at(0)?, owner)?;
         let ommers = list_of(&rlp.at(1)?)?;
         let withdrawals = if count == 3 {
             Some(list_of(&rlp.at(2)?)?)
@@ -489,10 +482,18 @@ impl BlockBody {
     }
 }
 
+/// The transactions of list `rlp`, sliced out of `owner`.
+fn transactions_in(rlp: &Rlp<'_>, owner: &Bytes) -> Result<Vec<Transaction>, DecoderError> {
+    crate::codec::items(rlp)?
+        .map(|tx| Transaction::decode_in(&tx?, owner))
+        .collect()
+}
+
 /// Decodes a list of `T`, refusing a non-list.
 pub(crate) fn list_of<T: Decodable>(rlp: &Rlp<'_>) -> Result<Vec<T>, DecoderError> {
-    crate::codec::strict_count(rlp)?;
-    rlp.as_list()
+    crate::codec::items(rlp)?
+        .map(|item| item?.as_val())
+        .collect()
 }
 
 /// A whole block, as `NewBlock` carries it: `[header, transactions, ommers]`
@@ -525,12 +526,7 @@ impl Block {
             return Err(DecoderError::RlpIncorrectListLen);
         }
         let header = rlp.val_at(0)?;
-        let txs = rlp.at(1)?;
-        crate::codec::strict_count(&txs)?;
-        let transactions = txs
-            .iter()
-            .map(|tx| Transaction::decode_in(&tx, owner))
-            .collect::<Result<_, _>>()?;
+        let transactions = transactions_in(&rlp.at(1)?, owner)?;
         let ommers = list_of(&rlp.at(2)?)?;
         let withdrawals = if count == 4 {
             Some(list_of(&rlp.at(3)?)?)

@@ -962,10 +962,7 @@ mod tests {
         let broken = [0xc2, 0x01, 0x81];
         let rlp = Rlp::new(&broken);
         assert_eq!(rlp.item_count(), Ok(1));
-        assert_eq!(
-            strict_count(&rlp),
-            Err(DecoderError::RlpInconsistentLengthAndData)
-        );
+        assert_eq!(strict_count(&rlp), Err(DecoderError::RlpIsTooShort));
     }
 
     #[test]
