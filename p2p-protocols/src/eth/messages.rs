@@ -432,7 +432,11 @@ impl EthMessage {
             EthMessage::BlockHeaders(res) => append_response(&mut s, res.request_id, &res.headers),
             EthMessage::GetBlockBodies(req)
             | EthMessage::GetPooledTransactions(req)
-            | EthMessage::GetReceipts(req) => append_response(&mut s, req.request_id, &req.hashes),
+            | EthMessage::GetReceipts(req) => {
+                s.begin_list(2);
+                s.append(&req.request_id);
+                codec::append_hashes(&mut s, &req.hashes);
+            }
             EthMessage::BlockBodies(res) => append_response(&mut s, res.request_id, &res.bodies),
             EthMessage::NewBlock(new) => {
                 s.begin_list(2);
@@ -449,7 +453,7 @@ impl EthMessage {
                 }
                 s.begin_list(ann.entries.len());
                 for entry in &ann.entries {
-                    s.append(&entry.hash);
+                    codec::append_bytes(&mut s, entry.hash.as_bytes());
                 }
             }
             EthMessage::PooledTransactions(res) => {

@@ -181,21 +181,24 @@ impl Encodable for BlockHeader {
     fn rlp_append(&self, s: &mut RlpStream) {
         let optional = self.optional_fields();
         s.begin_list(HEADER_BASE_FIELDS + optional);
-        s.append(&self.parent_hash);
-        s.append(&self.ommers_hash);
-        s.append(&self.beneficiary);
-        s.append(&self.state_root);
-        s.append(&self.transactions_root);
-        s.append(&self.receipts_root);
-        s.append(&self.logs_bloom);
+        // Fixed-size byte strings are copied in one piece (see
+        // `codec::append_bytes`): they are most of a header's bytes.
+        let bytes = crate::codec::append_bytes;
+        bytes(s, self.parent_hash.as_bytes());
+        bytes(s, self.ommers_hash.as_bytes());
+        bytes(s, self.beneficiary.as_bytes());
+        bytes(s, self.state_root.as_bytes());
+        bytes(s, self.transactions_root.as_bytes());
+        bytes(s, self.receipts_root.as_bytes());
+        bytes(s, &self.logs_bloom.0);
         s.append(&self.difficulty);
         s.append(&self.number);
         s.append(&self.gas_limit);
         s.append(&self.gas_used);
         s.append(&self.timestamp);
-        s.append(&self.extra_data.as_ref());
-        s.append(&self.mix_hash);
-        s.append(&self.nonce.as_slice());
+        bytes(s, &self.extra_data);
+        bytes(s, self.mix_hash.as_bytes());
+        bytes(s, &self.nonce);
         let mut left = optional;
         let mut next = |s: &mut RlpStream, f: &dyn Fn(&mut RlpStream)| {
             if left > 0 {
