@@ -10,7 +10,7 @@
 //! by the transport), never by a count a peer wrote.
 
 use p2p_core::DisconnectReason;
-use rlp::{Decodable, DecoderError, PayloadInfo, Rlp, RlpStream};
+use rlp::{Decodable, DecoderError, Rlp, RlpStream};
 
 /// Why a capability message could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -118,14 +118,13 @@ impl<'a> Iterator for Items<'a> {
         if self.rest.is_empty() {
             return None;
         }
-        let item = PayloadInfo::from(self.rest).and_then(|info| {
-            let total = info.total();
-            if total > self.rest.len() {
-                return Err(DecoderError::RlpIsTooShort);
-            }
-            let (item, rest) = self.rest.split_at(total);
+        // `Rlp::payload_info` checks that the item fits in what is left (with
+        // an overflow-checked sum: a length field can claim up to 2^64 - 1
+        // bytes), so `total` below is at most `rest.len()` and at least 1.
+        let item = Rlp::new(self.rest).payload_info().map(|info| {
+            let (item, rest) = self.rest.split_at(info.total());
             self.rest = rest;
-            Ok(Rlp::new(item))
+            Rlp::new(item)
         });
         if item.is_err() {
             // Nothing after a broken item can be read.
@@ -260,6 +259,18 @@ mod tests {
                 assert_eq!(ours.out(), theirs.out(), "len {len} first {first:#x}");
             }
         }
+    }
+
+    /// An item header claiming 2^64 - 1 bytes inside a short list: found by
+    /// fuzzing, when item lengths were summed unchecked.
+    #[test]
+    fn an_item_claiming_an_absurd_length_is_an_error() {
+        let list = [
+            0xca, 0xbf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01,
+        ];
+        let rlp = Rlp::new(&list);
+        assert_eq!(strict_count(&rlp), Err(DecoderError::RlpIsTooShort));
+        assert!(decode_list::<Vec<u8>>(&rlp, 1, 10).is_err());
     }
 
     #[test]
