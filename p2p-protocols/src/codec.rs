@@ -10,7 +10,7 @@
 //! by the transport), never by a count a peer wrote.
 
 use p2p_core::DisconnectReason;
-use rlp::{Decodable, DecoderError, Rlp, RlpStream};
+use rlp::{Decodable, DecoderError, PayloadInfo, Rlp, RlpStream};
 
 /// Why a capability message could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -118,13 +118,17 @@ impl<'a> Iterator for Items<'a> {
         if self.rest.is_empty() {
             return None;
         }
-        // `Rlp::payload_info` checks that the item fits in what is left (with
-        // an overflow-checked sum: a length field can claim up to 2^64 - 1
-        // bytes), so `total` below is at most `rest.len()` and at least 1.
-        let item = Rlp::new(self.rest).payload_info().map(|info| {
-            let (item, rest) = self.rest.split_at(info.total());
-            self.rest = rest;
-            Rlp::new(item)
+        // A length field can claim up to 2^64 - 1 bytes: the sum is checked,
+        // and so is that the item fits in what is left of the list.
+        let item = PayloadInfo::from(self.rest).and_then(|info| {
+            match info.header_len.checked_add(info.value_len) {
+                Some(total) if total <= self.rest.len() => {
+                    let (item, rest) = self.rest.split_at(total);
+                    self.rest = rest;
+                    Ok(Rlp::new(item))
+                }
+                _ => Err(DecoderError::RlpIsTooShort),
+            }
         });
         if item.is_err() {
             // Nothing after a broken item can be read.
