@@ -818,6 +818,10 @@ struct Bond {
     last_ping: Option<Instant>,
     /// When the node last answered our ping: its endpoint proof.
     last_pong: Option<Instant>,
+    /// The IP that Pong came from: the proof holds for that address only,
+    /// so a packet claiming the node's id from elsewhere is not answered
+    /// (or the bond would make us an amplifier towards any address).
+    pong_ip: Option<IpAddr>,
     /// When we last pinged it.
     last_ping_sent: Option<Instant>,
     /// FindNode requests to it that failed in a row.
@@ -1209,12 +1213,14 @@ impl<S: DatagramSocket> State<S> {
         self.bonds.entry(id).or_default()
     }
 
-    /// Whether `id` answered one of our pings within the bond expiration.
-    fn has_endpoint_proof(&self, id: &NodeId) -> bool {
-        self.bonds
-            .get(id)
-            .and_then(|b| b.last_pong)
-            .is_some_and(|t| t.elapsed() < self.config.bond_expiration)
+    /// Whether `id` answered one of our pings from `ip` within the bond
+    /// expiration.
+    fn has_endpoint_proof(&self, id: &NodeId, ip: IpAddr) -> bool {
+        self.bonds.get(id).is_some_and(|b| {
+            b.pong_ip == Some(ip)
+                && b.last_pong
+                    .is_some_and(|t| t.elapsed() < self.config.bond_expiration)
+        })
     }
 
     /// Whether `id` pinged us within the bond expiration: then it has had
@@ -1247,7 +1253,7 @@ impl<S: DatagramSocket> State<S> {
             Packet::Ping(ping) => self.on_ping(ping, sender, decoded.hash, from).await,
             Packet::Pong(pong) => self.on_pong(pong, sender, from),
             Packet::FindNode(find) => {
-                if !self.has_endpoint_proof(&sender.node_id()) {
+                if !self.has_endpoint_proof(&sender.node_id(), from.ip()) {
                     // Answering would send up to 1280-byte replies to an
                     // address nobody proved to own.
                     debug!(target: "discv4", "ignoring FindNode from unbonded {from}");
@@ -1266,7 +1272,7 @@ impl<S: DatagramSocket> State<S> {
                 }
             }
             Packet::EnrRequest(_) => {
-                if !self.has_endpoint_proof(&sender.node_id()) {
+                if !self.has_endpoint_proof(&sender.node_id(), from.ip()) {
                     debug!(target: "discv4", "ignoring ENRRequest from unbonded {from}");
                     return;
                 }
@@ -1379,7 +1385,7 @@ impl<S: DatagramSocket> State<S> {
             endpoint: Endpoint::new(from.ip(), from.port(), ping.from.tcp_port),
             id: sender,
         };
-        if self.has_endpoint_proof(&id) {
+        if self.has_endpoint_proof(&id, from.ip()) {
             self.table.add_verified(node, now.into_std());
         } else if self.pings.len() < MAX_PING_BACKS
             && !self.pings.values().any(|p| p.node.id == sender)
@@ -1410,7 +1416,9 @@ impl<S: DatagramSocket> State<S> {
             }
             return;
         }
-        self.bond_mut(sender.node_id(), now).last_pong = Some(now);
+        let bond = self.bond_mut(sender.node_id(), now);
+        bond.last_pong = Some(now);
+        bond.pong_ip = Some(from.ip());
         let node = NodeRecordV4 {
             endpoint: Endpoint::new(from.ip(), from.port(), pending.node.endpoint.tcp_port),
             id: sender,

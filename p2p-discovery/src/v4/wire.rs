@@ -611,8 +611,12 @@ pub fn decode(datagram: &[u8]) -> Result<Decoded, WireError> {
 
 /// Whether a packet with `expiration` (Unix seconds) is stale at `now_unix`:
 /// true once the expiration lies in the past.
+///
+/// The field is read as a signed number, as go-ethereum reads it: a value
+/// of 2^63 or more is a negative time, long past. (go-ethereum's conformance
+/// suite sends its "past" expiration as the two's complement of a time.)
 pub fn is_expired(expiration: u64, now_unix: u64) -> bool {
-    expiration < now_unix
+    i64::try_from(expiration).is_err() || expiration < now_unix
 }
 
 /// Splits `nodes` into Neighbors packets of at most [`MAX_NEIGHBORS`] nodes, each
@@ -652,5 +656,9 @@ mod tests {
         assert!(!is_expired(100, 100));
         assert!(is_expired(99, 100));
         assert!(!is_expired(101, 100));
+        // Read as signed, as go-ethereum does: the two's complement of a
+        // time is long past, not far in the future.
+        assert!(is_expired(100u64.wrapping_neg(), 100));
+        assert!(is_expired(1u64 << 63, 100));
     }
 }
