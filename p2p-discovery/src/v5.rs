@@ -68,6 +68,12 @@ pub struct Discv5Config {
     pub bootnodes: Vec<Enr>,
     /// How long one request waits for its answer.
     pub request_timeout: Duration,
+    /// How long after a node enters the table it is first pinged, and how
+    /// often after that. The crate's default of five minutes leaves a node
+    /// that contacted us unchecked for that long; go-ethereum revalidates new
+    /// entries within seconds, and its conformance suite waits one minute
+    /// for us to ping the nodes that introduced themselves.
+    pub ping_interval: Duration,
 }
 
 impl Default for Discv5Config {
@@ -79,6 +85,7 @@ impl Default for Discv5Config {
             fork_id: None,
             bootnodes: Vec::new(),
             request_timeout: Duration::from_secs(1),
+            ping_interval: Duration::from_secs(20),
         }
     }
 }
@@ -163,6 +170,7 @@ impl Discv5Service {
         let listen_config = ListenConfig::from_ip(listen.ip(), listen.port());
         let crate_config = ConfigBuilder::new(listen_config)
             .request_timeout(config.request_timeout)
+            .ping_interval(config.ping_interval)
             .build();
         let mut inner = Discv5::new(local_enr, enr_key, crate_config)
             .map_err(|e| Discv5Error::Start(e.to_string()))?;

@@ -132,6 +132,8 @@ fn header(rng: &mut StdRng, number: u64, parent_hash: H256) -> BlockHeader {
         excess_blob_gas: Some(rng.random_range(0..200_000_000)),
         parent_beacon_block_root: Some(h256(rng)),
         requests_hash: Some(h256(rng)),
+        block_access_list_hash: None,
+        slot_number: None,
     }
 }
 

@@ -43,6 +43,8 @@ fn header(number: u64) -> BlockHeader {
         excess_blob_gas: Some(0),
         parent_beacon_block_root: Some(H256::repeat_byte(11)),
         requests_hash: None,
+        block_access_list_hash: None,
+        slot_number: None,
     }
 }
 
@@ -443,11 +445,13 @@ proptest! {
     }
 
     #[test]
-    fn headers_of_any_content_round_trip(number: u64, gas: u64, extra in proptest::collection::vec(any::<u8>(), 0..40), forks in 0usize..=6, difficulty: [u8; 32]) {
+    fn headers_of_any_content_round_trip(number: u64, gas: u64, extra in proptest::collection::vec(any::<u8>(), 0..40), forks in 0usize..=8, difficulty: [u8; 32]) {
         let mut h = header(number);
         h.gas_used = gas;
         h.extra_data = Bytes::from(extra);
         h.difficulty = U256::from_big_endian(&difficulty);
+        if forks >= 7 { h.block_access_list_hash = Some(H256::repeat_byte(13)); }
+        if forks >= 8 { h.slot_number = Some(number / 2); }
         if forks < 6 { h.requests_hash = None; } else { h.requests_hash = Some(H256::repeat_byte(12)); }
         if forks < 5 { h.parent_beacon_block_root = None; }
         if forks < 4 { h.excess_blob_gas = None; }

@@ -1,6 +1,7 @@
 //! The `eth` capability (`caps/eth.md`), versions 68 and 69.
 
 pub mod chain;
+pub mod genesis;
 pub mod handler;
 pub mod handshake;
 pub mod messages;

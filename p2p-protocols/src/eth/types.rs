@@ -97,7 +97,7 @@ impl Decodable for Bloom {
     }
 }
 
-/// A block header, with every field up to the Prague fork's `requests_hash`.
+/// A block header, with every field up to the Amsterdam fork's `slot_number`.
 ///
 /// Fields added by later forks are `Option`s and must be set as a prefix:
 /// a field may only be present if all fields before it are (the encoding is a
@@ -148,12 +148,16 @@ pub struct BlockHeader {
     pub parent_beacon_block_root: Option<H256>,
     /// Execution requests hash (Prague).
     pub requests_hash: Option<H256>,
+    /// Block access list hash (Amsterdam, EIP-7928).
+    pub block_access_list_hash: Option<H256>,
+    /// Beacon chain slot of the block (Amsterdam, EIP-7843).
+    pub slot_number: Option<u64>,
 }
 
 /// Number of fields every header has.
 const HEADER_BASE_FIELDS: usize = 15;
 /// Number of fields the newest header this type knows has.
-const HEADER_MAX_FIELDS: usize = 21;
+const HEADER_MAX_FIELDS: usize = 23;
 
 impl BlockHeader {
     /// Keccak-256 of the header's RLP: the block hash.
@@ -170,6 +174,8 @@ impl BlockHeader {
             self.excess_blob_gas.is_some(),
             self.parent_beacon_block_root.is_some(),
             self.requests_hash.is_some(),
+            self.block_access_list_hash.is_some(),
+            self.slot_number.is_some(),
         ];
         // Encoding stops at the first absent field: a later field without
         // the ones before it has no place in the list.
@@ -224,6 +230,12 @@ impl Encodable for BlockHeader {
         next(s, &|s| {
             s.append(self.requests_hash.as_ref().expect("counted"));
         });
+        next(s, &|s| {
+            s.append(self.block_access_list_hash.as_ref().expect("counted"));
+        });
+        next(s, &|s| {
+            s.append(self.slot_number.as_ref().expect("counted"));
+        });
     }
 }
 
@@ -267,6 +279,8 @@ impl Decodable for BlockHeader {
                 3 => header.excess_blob_gas = Some(field.as_val()?),
                 4 => header.parent_beacon_block_root = Some(field.as_val()?),
                 5 => header.requests_hash = Some(field.as_val()?),
+                6 => header.block_access_list_hash = Some(field.as_val()?),
+                7 => header.slot_number = Some(field.as_val()?),
                 _ => return Err(DecoderError::RlpIncorrectListLen),
             }
             optional += 1;
@@ -829,7 +843,7 @@ mod tests {
     fn headers_of_every_fork_round_trip_and_gaps_are_not_encoded() {
         let mut header = mainnet_genesis();
         let mut lens = vec![];
-        for step in 0..=6 {
+        for step in 0..=8 {
             match step {
                 1 => header.base_fee_per_gas = Some(U256::from(7)),
                 2 => header.withdrawals_root = Some(EMPTY_ROOT_HASH),
@@ -837,6 +851,8 @@ mod tests {
                 4 => header.excess_blob_gas = Some(0),
                 5 => header.parent_beacon_block_root = Some(H256::repeat_byte(9)),
                 6 => header.requests_hash = Some(H256::repeat_byte(3)),
+                7 => header.block_access_list_hash = Some(H256::repeat_byte(4)),
+                8 => header.slot_number = Some(564),
                 _ => {}
             }
             let bytes = rlp::encode(&header);
@@ -846,7 +862,7 @@ mod tests {
                 Ok(header.clone())
             );
         }
-        assert_eq!(lens, vec![15, 16, 17, 18, 19, 20, 21]);
+        assert_eq!(lens, vec![15, 16, 17, 18, 19, 20, 21, 22, 23]);
         // A later field without an earlier one cannot be encoded; it is cut.
         let mut gap = mainnet_genesis();
         gap.withdrawals_root = Some(EMPTY_ROOT_HASH);
@@ -856,11 +872,11 @@ mod tests {
     #[test]
     fn headers_with_unknown_or_missing_fields_are_refused() {
         let header = mainnet_genesis();
-        let mut s = RlpStream::new_list(22);
+        let mut s = RlpStream::new_list(24);
         for item in Rlp::new(&rlp::encode(&header)).iter() {
             s.append_raw(item.as_raw(), 1);
         }
-        for _ in 15..22 {
+        for _ in 15..24 {
             s.append(&0u8);
         }
         assert!(crate::codec::decode_exact::<BlockHeader>(&s.out()).is_err());
