@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use p2p_core::Protocol;
-use p2p_protocols::eth::chain::MemoryChain;
+use p2p_protocols::eth::chain::{ChainError, MemoryChain};
+use p2p_protocols::eth::genesis::{Genesis, GenesisError};
 use p2p_protocols::eth::handshake::ChainSpec;
 use p2p_protocols::eth::protocol::{Eth, EthConfig};
 use p2p_protocols::forkid::mainnet;
@@ -29,4 +30,34 @@ pub fn mainnet_eth() -> (Eth, Arc<MemoryChain>) {
         chain.clone(),
     );
     (eth, chain)
+}
+
+/// Why [`genesis_eth`] could not build the capability.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainSetupError {
+    /// The genesis file is unusable.
+    #[error(transparent)]
+    Genesis(#[from] GenesisError),
+    /// The chain export does not fit the genesis.
+    #[error("chain import: {0}")]
+    Import(#[from] ChainError),
+}
+
+/// The eth capability for the chain of a genesis file (the JSON `geth init`
+/// takes), serving the genesis block and the blocks of `export`, if given
+/// (RLP blocks in a row, as `geth export` writes them).
+///
+/// The network id is the chain id, as go-ethereum sets it unless told
+/// otherwise; the fork id follows from the configuration's forks and the
+/// head of the imported chain.
+pub fn genesis_eth(
+    genesis: &Genesis,
+    export: Option<&[u8]>,
+) -> Result<(Eth, Arc<MemoryChain>), ChainSetupError> {
+    let chain = Arc::new(MemoryChain::new(genesis.header()?));
+    if let Some(export) = export {
+        chain.import_export(export)?;
+    }
+    let eth = Eth::new(EthConfig::new(genesis.chain_spec()?), chain.clone());
+    Ok((eth, chain))
 }

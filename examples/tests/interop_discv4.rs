@@ -9,12 +9,12 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use common::{JsPeer, WAIT};
+use common::{discv4_node, JsPeer, WAIT};
 use p2p_core::{NodeKey, PeerId};
-use p2p_discovery::v4::service::{Discv4, Discv4Config};
+use p2p_discovery::v4::service::Discv4;
 use p2p_discovery::v4::wire::{Endpoint, NodeRecordV4};
 use serde_json::Value;
 use tokio::time::{timeout, Instant};
@@ -66,36 +66,10 @@ impl Dpt {
     }
 }
 
-async fn ours(bootnodes: Vec<NodeRecordV4>) -> Discv4 {
-    Discv4::bind(
-        NodeKey::random(),
-        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
-        Discv4Config {
-            bootnodes,
-            ..Discv4Config::default()
-        },
-    )
-    .await
-    .unwrap()
-}
-
-/// Waits until `node`'s table holds `id`.
-async fn until_in_table(node: &Discv4, id: PeerId) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let closest = node.closest(id.node_id(), 1).await.unwrap();
-        if closest.first().is_some_and(|n| n.id == id) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{id} never entered the table");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn we_bond_with_ethereumjs_and_it_bonds_with_us() {
     let mut dpt = Dpt::start().await;
-    let node = ours(Vec::new()).await;
+    let node = discv4_node(Vec::new()).await;
     let pong = timeout(WAIT, node.ping(dpt.node)).await.unwrap().unwrap();
     assert_eq!(pong.id, dpt.node.id);
     // It saw us as 127.0.0.1 at our port.
@@ -103,7 +77,7 @@ async fn we_bond_with_ethereumjs_and_it_bonds_with_us() {
     // Our Ping's `from` led it back to us: it pinged us and we answered.
     let added = dpt.expect_added(node.local_id()).await;
     assert_eq!(added["udpPort"], node.local_addr().port());
-    until_in_table(&node, dpt.node.id).await;
+    common::until_in_table(&node, dpt.node.id, WAIT).await;
     // It answers our FindNode; its table holds only us, whom we leave out.
     let found = timeout(WAIT, node.find_node(dpt.node, PeerId(rand::random())))
         .await
@@ -117,12 +91,12 @@ async fn we_bond_with_ethereumjs_and_it_bonds_with_us() {
 #[tokio::test]
 async fn ethereumjs_bootstrapping_from_us_ends_up_bonded() {
     let mut dpt = Dpt::start().await;
-    let node = ours(Vec::new()).await;
+    let node = discv4_node(Vec::new()).await;
     dpt.bootstrap(&node).await;
     // Its ping got our Pong (it adds us), our ping-back got its Pong (we add
     // it): bonded both ways, though its first FindNode came too early for us.
     dpt.expect_added(node.local_id()).await;
-    until_in_table(&node, dpt.node.id).await;
+    common::until_in_table(&node, dpt.node.id, WAIT).await;
     dpt.js.quit().await;
     node.shutdown().await;
 }
@@ -131,8 +105,8 @@ async fn ethereumjs_bootstrapping_from_us_ends_up_bonded() {
 async fn nodes_of_each_implementation_find_each_other_through_the_other() {
     // Two of ours that know only the ethereumjs node find each other.
     let mut dpt = Dpt::start().await;
-    let a = ours(vec![dpt.node]).await;
-    let b = ours(vec![dpt.node]).await;
+    let a = discv4_node(vec![dpt.node]).await;
+    let b = discv4_node(vec![dpt.node]).await;
     // Their startup refresh bonds them with it.
     for id in [a.local_id(), b.local_id()] {
         let deadline = Instant::now() + WAIT;
@@ -167,7 +141,7 @@ async fn nodes_of_each_implementation_find_each_other_through_the_other() {
     dpt2.bootstrap(&a).await;
     dpt2.expect_added(a.local_id()).await;
     // Its first FindNode raced our ping-back; once bonded, ask again.
-    until_in_table(&a, dpt2.node.id).await;
+    common::until_in_table(&a, dpt2.node.id, WAIT).await;
     dpt2.bootstrap(&a).await;
     dpt2.expect_added(b.local_id()).await;
 

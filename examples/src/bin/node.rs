@@ -10,6 +10,9 @@
 //! kept in `nodes.redb` in the data directory, so a restart needs no
 //! bootnode. A TOML file can set everything the server's [`Config`] holds.
 //!
+//! With `--genesis` (and `--import`), the node serves another chain instead:
+//! a private or test network given by its genesis file and a chain export.
+//!
 //! ```text
 //! cargo run --release -p examples --bin node -- --help
 //! ```
@@ -27,6 +30,8 @@ use p2p_discovery::nodedb::NodeDb;
 use p2p_discovery::v4::service::{Discv4, Discv4Config};
 use p2p_discovery::v4::wire::NodeRecordV4;
 use p2p_discovery::v5::{Discv5Config, Discv5Service, Enr};
+use p2p_protocols::eth::genesis::Genesis;
+use p2p_protocols::eth::handler::EthHandler;
 use p2p_protocols::eth::protocol::EthEvent;
 use p2p_rlpx::RlpxTransport;
 use tracing::info;
@@ -66,6 +71,14 @@ struct Args {
     /// `enrtree://<key>@<domain>` URLs (repeatable).
     #[arg(long = "dns-tree")]
     dns_trees: Vec<TreeUrl>,
+    /// Serve the chain of this genesis file (the JSON `geth init` takes)
+    /// instead of mainnet; the network id is its chain id.
+    #[arg(long)]
+    genesis: Option<PathBuf>,
+    /// Blocks to serve after the genesis, as `geth export` writes them (RLP
+    /// blocks in a row). Needs `--genesis`.
+    #[arg(long, requires = "genesis")]
+    import: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -97,7 +110,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let key = Arc::new(config.key()?.clone());
     let bootnodes = config.bootnodes.clone();
     let mut protocols: Vec<Arc<dyn Protocol>> = examples::default_protocols();
-    let (eth, _chain) = examples::mainnet_eth();
+    let (eth, chain) = match &args.genesis {
+        Some(path) => {
+            let genesis = Genesis::from_json(&std::fs::read(path)?)?;
+            let export = args.import.as_ref().map(std::fs::read).transpose()?;
+            examples::genesis_eth(&genesis, export.as_deref())?
+        }
+        None => examples::mainnet_eth(),
+    };
+    let head = chain.head();
+    info!(number = head.number, hash = ?head.hash, genesis = ?chain.genesis_hash(), "serving chain");
     protocols.extend(eth.protocols());
     let mut eth_events = eth.subscribe();
     let server = Server::start(config, protocols, RlpxTransport::new(key.clone())).await?;

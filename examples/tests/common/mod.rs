@@ -141,3 +141,39 @@ impl JsPeer {
         assert!(status.success(), "{status}");
     }
 }
+
+/// A discovery v4 node of ours on a free loopback port, with a random key.
+pub async fn discv4_node(
+    bootnodes: Vec<p2p_discovery::v4::wire::NodeRecordV4>,
+) -> p2p_discovery::v4::service::Discv4 {
+    p2p_discovery::v4::service::Discv4::bind(
+        NodeKey::random(),
+        std::net::SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, 0)),
+        p2p_discovery::v4::service::Discv4Config {
+            bootnodes,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// Waits (at most `limit`) until `node`'s table holds `id`.
+pub async fn until_in_table(
+    node: &p2p_discovery::v4::service::Discv4,
+    id: p2p_core::PeerId,
+    limit: Duration,
+) {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let closest = node.closest(id.node_id(), 1).await.unwrap();
+        if closest.first().is_some_and(|n| n.id == id) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{id} never entered the table"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
