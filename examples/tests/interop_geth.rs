@@ -14,7 +14,7 @@
 //! The discovery suites need two local addresses; 127.0.0.1 and 127.0.0.2
 //! are both on loopback.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -22,7 +22,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use p2p_core::config::Config;
+use p2p_core::record::{Endpoint, LocalRecord, NodeRecord};
 use p2p_core::{Enode, NodeKey, PeerId, Server};
+use p2p_discovery::dns::client::{DnsClient, DnsConfig, HickoryResolver};
+use p2p_discovery::dns::publish::SignedTree;
+use p2p_discovery::dns::tree::TreeUrl;
 use p2p_discovery::v4::wire::NodeRecordV4;
 use p2p_discovery::v5::{Discv5Config, Discv5Service};
 use p2p_protocols::eth::chain::MemoryChain;
@@ -701,4 +705,242 @@ async fn discv4_nodes_find_each_other_through_geth() {
         .any(|n| n.id == geth.enode.id));
     first.shutdown().await;
     second.shutdown().await;
+}
+
+/// Node records for a list: random keys, loopback endpoints.
+fn list_records(n: u16) -> Vec<NodeRecord> {
+    (0..n)
+        .map(|i| {
+            let endpoint = Endpoint {
+                ip: Some(Ipv4Addr::LOCALHOST.into()),
+                tcp: Some(30_400 + i),
+                udp: Some(30_400 + i),
+            };
+            LocalRecord::new(NodeKey::random(), endpoint, 1)
+                .unwrap()
+                .record()
+                .clone()
+        })
+        .collect()
+}
+
+fn sorted_texts<'a>(records: impl IntoIterator<Item = &'a NodeRecord>) -> Vec<String> {
+    let mut texts: Vec<String> = records.into_iter().map(|r| r.to_base64()).collect();
+    texts.sort();
+    texts
+}
+
+/// `dnstree serve` on a free loopback port; returns it (killed when
+/// dropped) with the address it answers on.
+async fn serve_zone(zone: &std::path::Path) -> (Child, SocketAddr) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dnstree"))
+        .args([
+            "serve",
+            "--zone",
+            zone.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = timeout(WAIT, lines.next_line())
+        .await
+        .expect("dnstree serve started in time")
+        .unwrap()
+        .expect("dnstree serve printed its address");
+    let addr = line
+        .strip_prefix("listening ")
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("unexpected: {line}"))
+        .parse()
+        .unwrap();
+    (child, addr)
+}
+
+/// A tree made and signed by `devp2p dns sign` (with a geth keystore key,
+/// as it requires) is read by our DNS discovery client, served over real
+/// DNS on loopback; and ours lays the same records out identically.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_devp2p_signs_is_read_by_us() {
+    let ge = go_ethereum();
+    let dir = ScratchDir::new("dns-sign");
+    let records = list_records(20);
+    // devp2p's tree definition: a directory with nodes.json (a node set).
+    let tree_dir = dir.0.join("tree");
+    std::fs::create_dir_all(&tree_dir).unwrap();
+    let nodes: serde_json::Map<String, serde_json::Value> = records
+        .iter()
+        .map(|r| {
+            let id = p2p_core::record::peer_id(r).node_id().to_string();
+            (
+                id,
+                serde_json::json!({ "seq": r.seq(), "record": r.to_base64() }),
+            )
+        })
+        .collect();
+    std::fs::write(
+        tree_dir.join("nodes.json"),
+        serde_json::to_vec(&nodes).unwrap(),
+    )
+    .unwrap();
+    // The signing key: a geth keystore file (light KDF, a password file).
+    let password = dir.0.join("password");
+    std::fs::write(&password, "interop\n").unwrap();
+    let keystore = dir.0.join("keystore");
+    let mut cmd = ge.tool("geth");
+    cmd.args(["account", "new", "--lightkdf", "--keystore"])
+        .arg(&keystore)
+        .arg("--password")
+        .arg(&password);
+    let (ok, out) = run(cmd, WAIT).await;
+    assert!(ok, "geth account new:\n{out}");
+    let keyfile = std::fs::read_dir(&keystore)
+        .unwrap()
+        .next()
+        .expect("a key file")
+        .unwrap()
+        .path();
+    // `dns sign` reads the password from standard input.
+    let mut cmd = ge.tool("devp2p");
+    cmd.args(["dns", "sign", "-domain", "nodes.geth.test", "-seq", "9"])
+        .arg(&tree_dir)
+        .arg(&keyfile)
+        .stdin(std::fs::File::open(&password).unwrap());
+    let (ok, out) = run(cmd, WAIT).await;
+    assert!(ok, "devp2p dns sign:\n{out}");
+    let zone = dir.0.join("txt.json");
+    let mut cmd = ge.tool("devp2p");
+    cmd.args(["dns", "to-txt"]).arg(&tree_dir).arg(&zone);
+    let (ok, out) = run(cmd, WAIT).await;
+    assert!(ok, "devp2p dns to-txt:\n{out}");
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tree_dir.join("enrtree-info.json")).unwrap())
+            .unwrap();
+    let url: TreeUrl = info["url"].as_str().unwrap().parse().unwrap();
+    assert_eq!(url.domain, "nodes.geth.test");
+
+    let (_server, addr) = serve_zone(&zone).await;
+    let client = DnsClient::new(
+        HickoryResolver::with_nameservers(&[addr]),
+        DnsConfig::default(),
+    );
+    let synced = timeout(WAIT, client.sync_tree(&url))
+        .await
+        .expect("sync in time")
+        .expect("devp2p's tree verifies and syncs");
+    assert_eq!(synced.root.seq, 9);
+    assert_eq!(sorted_texts(&synced.records), sorted_texts(&records));
+    assert!(synced.links.is_empty());
+
+    // Our builder lays the same records out exactly as go-ethereum does:
+    // every entry but the root (whose signature differs) is the same.
+    let theirs: BTreeMap<String, String> =
+        serde_json::from_slice(&std::fs::read(&zone).unwrap()).unwrap();
+    let ours = SignedTree::build(
+        NodeKey::random().secret(),
+        "nodes.geth.test",
+        9,
+        &records,
+        &[],
+    )
+    .unwrap()
+    .txt_records();
+    let without_root = |m: &BTreeMap<String, String>| {
+        m.iter()
+            .filter(|(name, _)| name.as_str() != "nodes.geth.test")
+            .map(|(n, t)| (n.clone(), t.clone()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    assert_eq!(without_root(&ours), without_root(&theirs));
+}
+
+/// A tree we sign (with the `dnstree` tool) is read by `devp2p dns sync`.
+/// go-ethereum resolves through the system's resolver only, so the sync
+/// runs in a network and mount namespace of its own, where
+/// `/etc/resolv.conf` names our server on 127.0.0.1:53 in that namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tree_we_sign_is_read_by_devp2p_dns_sync() {
+    let ge = go_ethereum();
+    let dir = ScratchDir::new("dns-sync");
+    let records = list_records(30);
+    let list_key = NodeKey::random();
+    let key_path = dir.0.join("list.key");
+    p2p_core::keyfile::save(&key_path, &list_key).unwrap();
+    let link = TreeUrl::new(*NodeKey::random().public(), "other.rs.test").unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dnstree"));
+    cmd.kill_on_drop(true)
+        .args(["sign", "--key", key_path.to_str().unwrap()])
+        .args(["--domain", "nodes.rs.test", "--seq", "5"])
+        .args(["--link", &link.to_string()])
+        .args(records.iter().map(|r| r.to_base64()));
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let out = timeout(WAIT, cmd.output()).await.unwrap().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let zone = dir.0.join("zone.json");
+    std::fs::write(&zone, &out.stdout).unwrap();
+    let url = String::from_utf8(out.stderr).unwrap().trim().to_string();
+    assert_eq!(
+        url,
+        TreeUrl::new(*list_key.public(), "nodes.rs.test")
+            .unwrap()
+            .to_string()
+    );
+
+    let resolv = dir.0.join("resolv.conf");
+    std::fs::write(&resolv, "nameserver 127.0.0.1\n").unwrap();
+    let synced = dir.0.join("synced");
+    let script = r#"
+        set -eu
+        PATH="$PATH:/usr/sbin:/sbin"
+        ip link set lo up
+        mount --bind "$RESOLV" /etc/resolv.conf
+        "$DNSTREE" serve --zone "$ZONE" --listen 127.0.0.1:53 > "$SERVE_LOG" 2>&1 &
+        server=$!
+        trap 'kill $server 2>/dev/null || true' EXIT
+        for _ in $(seq 100); do
+            grep -q listening "$SERVE_LOG" && break
+            sleep 0.05
+        done
+        "$DEVP2P" dns sync "$URL" "$OUT"
+    "#;
+    let mut cmd = Command::new("unshare");
+    cmd.kill_on_drop(true)
+        .args(["--net", "--mount", "--kill-child", "sh", "-c", script])
+        .env("RESOLV", &resolv)
+        .env("DNSTREE", env!("CARGO_BIN_EXE_dnstree"))
+        .env("ZONE", &zone)
+        .env("SERVE_LOG", dir.0.join("serve.log"))
+        .env("DEVP2P", ge.bin.join("devp2p"))
+        .env("URL", &url)
+        .env("OUT", &synced);
+    let (ok, out) = run(cmd, Duration::from_secs(60)).await;
+    assert!(ok, "devp2p dns sync in a namespace:\n{out}");
+
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(synced.join("enrtree-info.json")).unwrap()).unwrap();
+    assert_eq!(info["seq"], 5);
+    assert_eq!(info["links"], serde_json::json!([link.to_string()]));
+    let nodes: BTreeMap<String, serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(synced.join("nodes.json")).unwrap()).unwrap();
+    let read: Vec<String> = nodes
+        .values()
+        .map(|n| n["record"].as_str().unwrap().to_string())
+        .collect();
+    let mut read = read;
+    read.sort();
+    assert_eq!(read, sorted_texts(&records));
+    for (id, node) in &nodes {
+        let record: NodeRecord = node["record"].as_str().unwrap().parse().unwrap();
+        assert_eq!(
+            &p2p_core::record::peer_id(&record).node_id().to_string(),
+            id
+        );
+    }
 }

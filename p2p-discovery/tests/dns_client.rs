@@ -21,6 +21,7 @@ use p2p_discovery::dns::client::{
     DnsClient, DnsConfig, DnsDiscovery, DnsError, HickoryResolver, LookupError, MapResolver,
     TxtResolver,
 };
+use p2p_discovery::dns::publish::SignedTree;
 use p2p_discovery::dns::tree::{subdomain_hash, Root, TreeError, TreeUrl};
 use secp256k1::SecretKey;
 use tokio::net::UdpSocket;
@@ -201,9 +202,8 @@ fn big_node(port: u16) -> (NodeRecord, Enode) {
     (record, enode)
 }
 
-/// The TXT records of a tree (names relative to its domain), built as a
-/// publisher would: leaves hashed, grouped `width` to a branch level by
-/// level, the root signed with `key`.
+/// The TXT records of a tree (names relative to its domain, `@` for the
+/// root), built as a publisher would, `width` children to a branch.
 fn build_tree(
     key: &SecretKey,
     seq: u64,
@@ -211,36 +211,16 @@ fn build_tree(
     links: &[TreeUrl],
     width: usize,
 ) -> Vec<(String, String)> {
-    let mut zone = Vec::new();
-    let enr_texts: Vec<String> = records.iter().map(|r| r.to_base64()).collect();
-    let link_texts: Vec<String> = links.iter().map(|l| l.to_string()).collect();
-    let e = subtree(&enr_texts, width, &mut zone);
-    let l = subtree(&link_texts, width, &mut zone);
-    let root = Root::sign(&e, &l, seq, key).expect("sign root");
-    zone.push(("@".to_string(), root.to_string()));
+    // The domain only names the URL; the zone's names are relative.
+    let tree = SignedTree::build_with_width(key, "zone.invalid", seq, records, links, width)
+        .expect("build tree");
+    let mut zone: Vec<(String, String)> = tree
+        .entries()
+        .iter()
+        .map(|(hash, text)| (hash.clone(), text.clone()))
+        .collect();
+    zone.push(("@".to_string(), tree.root().to_string()));
     zone
-}
-
-/// Adds a subtree over `leaves` to `zone`; returns the hash of its top.
-fn subtree(leaves: &[String], width: usize, zone: &mut Vec<(String, String)>) -> String {
-    let mut add = |text: String| {
-        let hash = subdomain_hash(&text);
-        if !zone.iter().any(|(name, _)| *name == hash) {
-            zone.push((hash.clone(), text));
-        }
-        hash
-    };
-    let mut level: Vec<String> = leaves.iter().map(|t| add(t.clone())).collect();
-    if level.is_empty() {
-        return add("enrtree-branch:".to_string());
-    }
-    while level.len() > 1 {
-        level = level
-            .chunks(width)
-            .map(|c| add(format!("enrtree-branch:{}", c.join(","))))
-            .collect();
-    }
-    level.remove(0)
 }
 
 fn url_of(key: &NodeKey, domain: &str) -> TreeUrl {

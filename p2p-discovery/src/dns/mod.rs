@@ -30,4 +30,5 @@
 //! ```
 
 pub mod client;
+pub mod publish;
 pub mod tree;
