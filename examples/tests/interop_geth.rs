@@ -31,8 +31,9 @@ use p2p_discovery::v4::wire::NodeRecordV4;
 use p2p_discovery::v5::{Discv5Config, Discv5Service};
 use p2p_protocols::eth::chain::MemoryChain;
 use p2p_protocols::eth::genesis::Genesis;
-use p2p_protocols::eth::protocol::{Eth, EthEvent, EthPeer};
-use p2p_protocols::eth::types::{BlockHeader, HashOrNumber, Transaction, EMPTY_OMMERS_HASH};
+use p2p_protocols::eth::protocol::{EthEvent, EthPeer};
+use p2p_protocols::eth::roots::{body_matches, receipts_root};
+use p2p_protocols::eth::types::{BlockHeader, HashOrNumber, Receipt};
 use p2p_protocols::eth::EthVersion;
 use p2p_rlpx::RlpxTransport;
 use primitive_types::H256;
@@ -90,6 +91,15 @@ impl GoEthereum {
 
     fn chain_export(&self) -> Vec<u8> {
         std::fs::read(self.testdata.join("chain.rlp")).unwrap()
+    }
+
+    /// The block whose receipts are over 10 MiB, from the suite's
+    /// `txinfo.json` (for eth/70's partial receipts).
+    fn large_receipt_block(&self) -> Option<u64> {
+        let json: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(self.testdata.join("txinfo.json")).unwrap())
+                .unwrap();
+        json["tx-largereceipt"].as_u64()
     }
 
     /// The test chain's head hash, from the suite's `headblock.json`.
@@ -294,6 +304,15 @@ impl Geth {
         out
     }
 
+    /// What geth's `admin.peers` says of its peers' eth protocol, as JSON.
+    async fn eth_peers(&self, ge: &GoEthereum) -> String {
+        self.console(
+            ge,
+            "JSON.stringify(admin.peers.map(function(p){return p.protocols.eth}))",
+        )
+        .await
+    }
+
     fn log(&self) -> String {
         self.log.lock().unwrap().join("\n")
     }
@@ -309,7 +328,6 @@ impl Drop for Geth {
 /// the genesis block only or the whole exported chain.
 struct OurNode {
     server: Server,
-    eth: Eth,
     events: broadcast::Receiver<EthEvent>,
     chain: Arc<MemoryChain>,
 }
@@ -329,7 +347,6 @@ async fn our_node(ge: &GoEthereum, import: bool) -> OurNode {
         .unwrap();
     OurNode {
         server,
-        eth,
         events,
         chain,
     }
@@ -361,22 +378,19 @@ impl OurNode {
     }
 }
 
-/// The bytes a transaction has in the transactions trie: the RLP list of a
-/// legacy one, `type || payload` of a typed one (without the byte-string
-/// header it carries inside a block body).
-fn trie_bytes(tx: &Transaction) -> Vec<u8> {
-    let encoded = tx.encoded();
-    if tx.tx_type() == 0 {
-        encoded.to_vec()
-    } else {
-        rlp::Rlp::new(encoded).data().unwrap().to_vec()
-    }
-}
-
-/// Fetches every header and body of the test chain from `peer` and checks
-/// them: the headers link from our genesis to the head geth announced, and
-/// each body hashes to its header's transactions root and ommers hash.
-async fn fetch_and_check_chain(peer: &EthPeer, genesis: H256, head: H256) {
+/// Fetches every header, body and receipt list (but those of the block
+/// with over 10 MiB of receipts) of the test chain from `peer` and checks them: the
+/// headers link from our genesis to the head geth announced, each body
+/// matches its header's transactions root, ommers hash and withdrawals
+/// root, each receipt list its receipts root. Returns the headers with
+/// their receipts.
+async fn fetch_and_check_chain(
+    peer: &EthPeer,
+    ge: &GoEthereum,
+    genesis: H256,
+) -> Vec<(BlockHeader, Vec<Receipt>)> {
+    let head = ge.head_hash();
+    let large_receipts = ge.large_receipt_block();
     let status = peer.status();
     assert_eq!(status.genesis, genesis);
     let mut headers: Vec<BlockHeader> = Vec::new();
@@ -420,14 +434,11 @@ async fn fetch_and_check_chain(peer: &EthPeer, genesis: H256, head: H256) {
     }
     let mut transactions = 0;
     for (header, body) in headers.iter().zip(&bodies) {
-        let leaves: Vec<Vec<u8>> = body.transactions.iter().map(trie_bytes).collect();
-        let root = alloy_trie::root::ordered_trie_root_encoded(&leaves);
-        assert_eq!(
-            root.0, header.transactions_root.0,
+        assert!(
+            body_matches(header, body),
             "body of block {}",
             header.number
         );
-        assert_eq!(header.ommers_hash, EMPTY_OMMERS_HASH);
         assert!(
             body.withdrawals.is_some(),
             "Shanghai bodies carry withdrawals"
@@ -435,6 +446,42 @@ async fn fetch_and_check_chain(peer: &EthPeer, genesis: H256, head: H256) {
         transactions += body.transactions.len();
     }
     assert!(transactions > 0, "the test chain has transactions");
+
+    // One block's receipts are over 10 MiB: eth/69 has no way to split
+    // them, geth sends them whole, and we (like geth's own client) refuse a
+    // message over the 10 MiB limit by ending the session. That block is
+    // left out, as the eth suite leaves it out of its GetReceipts case.
+    let wanted: Vec<&BlockHeader> = headers
+        .iter()
+        .filter(|h| Some(h.number) != large_receipts)
+        .collect();
+    let mut receipts: Vec<(BlockHeader, Vec<Receipt>)> = Vec::new();
+    for batch in wanted.chunks(64) {
+        let hashes: Vec<H256> = batch.iter().map(|h| h.hash()).collect();
+        let mut lists = peer.get_receipts(hashes).await.expect("receipts from geth");
+        // A soft limit may cut the answer short; ask again for the rest.
+        let mut rest = &batch[lists.len()..];
+        while !rest.is_empty() {
+            let more = peer
+                .get_receipts(rest.iter().map(|h| h.hash()).collect())
+                .await
+                .expect("receipts from geth");
+            assert!(!more.is_empty(), "geth sent no receipts");
+            rest = &rest[more.len()..];
+            lists.extend(more);
+        }
+        for (header, list) in batch.iter().zip(lists) {
+            assert_eq!(
+                receipts_root(&list),
+                header.receipts_root,
+                "receipts of block {}",
+                header.number
+            );
+            receipts.push(((*header).clone(), list));
+        }
+    }
+    assert!(receipts.iter().any(|(_, list)| !list.is_empty()));
+    receipts
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -548,17 +595,11 @@ async fn we_dial_geth_and_fetch_its_chain() {
     let peer = node.ready(geth.enode.id, &geth).await;
     assert_eq!(peer.version(), EthVersion::Eth69);
     assert!(peer.peer().info().client_id.starts_with("Geth/v1.17.10"));
-    fetch_and_check_chain(&peer, node.chain.genesis_hash(), ge.head_hash()).await;
+    fetch_and_check_chain(&peer, &ge, node.chain.genesis_hash()).await;
     // geth sees us as an eth/69 peer at our genesis head.
-    let seen = geth
-        .console(
-            &ge,
-            "JSON.stringify(admin.peers.map(function(p){return p.protocols.eth}))",
-        )
-        .await;
+    let seen = geth.eth_peers(&ge).await;
     assert!(seen.contains("\\\"version\\\":69"), "{seen}");
     assert!(seen.contains("\\\"latestBlock\\\":0"), "{seen}");
-    drop(node.eth);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -577,12 +618,11 @@ async fn geth_dials_us_and_we_fetch_its_chain() {
         p2p_core::Direction::Inbound,
         "geth dialed"
     );
-    fetch_and_check_chain(&peer, node.chain.genesis_hash(), ge.head_hash()).await;
+    fetch_and_check_chain(&peer, &ge, node.chain.genesis_hash()).await;
 }
 
-/// geth fetches from us too: serving the imported chain, we are asked for
-/// headers by geth's own console-driven peer view. The eth suite below is
-/// the thorough check of serving; here geth reads our Status.
+/// geth reads the Status of our node serving the imported chain: our head
+/// is its head. (Serving is checked case by case by the eth suite below.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn geth_reads_the_status_of_our_imported_chain() {
     let ge = go_ethereum();
@@ -591,24 +631,28 @@ async fn geth_reads_the_status_of_our_imported_chain() {
     assert_eq!(node.chain.head_number(), TEST_CHAIN_BLOCKS);
     node.server.add_peer(geth.enode).await;
     node.ready(geth.enode.id, &geth).await;
-    let seen = geth
-        .console(
-            &ge,
-            "JSON.stringify(admin.peers.map(function(p){return p.protocols.eth}))",
-        )
-        .await;
+    let seen = geth.eth_peers(&ge).await;
     assert!(seen.contains("\\\"latestBlock\\\":600"), "{seen}");
     let head = format!("{:x}", ge.head_hash());
     assert!(seen.contains(&head), "{seen}");
 }
 
-/// go-ethereum's eth suite against our node serving the suite's chain.
+/// go-ethereum's eth suite against our node serving the suite's chain: the
+/// blocks imported from the export, their receipts fetched from geth (and
+/// checked against each header's receipts root), as a node that syncs
+/// receipts instead of executing blocks has them.
 /// The cases that pass, and why the others cannot here, are in INTEROP.md;
 /// this test holds the list exactly, so a change either way shows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eth_suite_cases_pass_as_listed() {
     let ge = go_ethereum();
-    let node = our_node(&ge, true).await;
+    let geth = Geth::start(&ge, GethDiscovery::Off).await;
+    let mut node = our_node(&ge, true).await;
+    node.server.add_peer(geth.enode).await;
+    let peer = node.ready(geth.enode.id, &geth).await;
+    for (header, receipts) in fetch_and_check_chain(&peer, &ge, node.chain.genesis_hash()).await {
+        node.chain.set_receipts(header.hash(), receipts).unwrap();
+    }
     let mut cmd = ge.tool("devp2p");
     cmd.args(["rlpx", "eth-test"])
         .args(["--chain", ge.testdata.to_str().unwrap()])
@@ -631,7 +675,8 @@ async fn eth_suite_cases_pass_as_listed() {
         "SameRequestID",
         "ZeroRequestID",
         "GetBlockBodies",
-        // These three skip themselves and report OK when eth/70 and eth/72
+        "GetReceipts",
+        // These skip themselves and report OK when eth/70 and eth/72
         // were not negotiated.
         "GetLargeReceipts",
         "BlobTxAvailabilityFailure",
@@ -644,7 +689,6 @@ async fn eth_suite_cases_pass_as_listed() {
     assert_eq!(result.passed, expected_pass, "eth suite:\n{out}");
     let expected_fail: BTreeSet<String> = [
         "GetBlockAccessLists",
-        "GetReceipts",
         "LargeTxRequest",
         "Transaction",
         "InvalidTxs",
@@ -658,10 +702,7 @@ async fn eth_suite_cases_pass_as_listed() {
     .collect();
     assert_eq!(result.failed, expected_fail, "eth suite:\n{out}");
     // The failures are for the reasons INTEROP.md gives, not others.
-    assert!(
-        out.contains("wrong receipts in response: expected"),
-        "{out}"
-    );
+    assert!(out.contains("invalid disconnect message"), "{out}");
     assert!(out.contains("connect: connection refused"), "{out}");
 }
 

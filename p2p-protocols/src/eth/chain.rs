@@ -30,6 +30,12 @@ pub enum ChainError {
         /// The block's number.
         number: u64,
     },
+    /// No block has this hash.
+    #[error("no block {hash:?}")]
+    UnknownBlock {
+        /// The hash asked for.
+        hash: H256,
+    },
     /// An exported chain held something that is not a block.
     #[error("block {index} of the export is malformed: {error}")]
     Malformed {
@@ -174,6 +180,18 @@ impl MemoryChain {
             index += 1;
         }
         Ok(index)
+    }
+
+    /// Sets the receipts of block `hash`, such as ones fetched from a peer
+    /// for an imported block (check them against the header's
+    /// `receipts_root` first: see [`receipts_root`](super::roots::receipts_root)).
+    pub fn set_receipts(&self, hash: H256, receipts: Vec<Receipt>) -> Result<(), ChainError> {
+        let mut inner = self.write();
+        if !inner.headers.contains_key(&hash) {
+            return Err(ChainError::UnknownBlock { hash });
+        }
+        inner.receipts.insert(hash, receipts);
+        Ok(())
     }
 
     /// Appends `count` made-up blocks, each with `txs_per_block` legacy-shaped
@@ -470,8 +488,18 @@ mod tests {
         assert_eq!(copy.head(), source.head());
         let hash = source.header_by_number(17).unwrap().hash();
         assert_eq!(copy.block_body(&hash), source.block_body(&hash));
-        // An export has no receipts: none are made up for it.
+        // An export has no receipts: none are made up for it. They can be
+        // set afterwards, for known blocks only.
         assert_eq!(copy.receipts(&hash), None);
+        let receipts = source.receipts(&hash).unwrap();
+        copy.set_receipts(hash, receipts.clone()).unwrap();
+        assert_eq!(copy.receipts(&hash), Some(receipts.clone()));
+        assert_eq!(
+            copy.set_receipts(H256::repeat_byte(1), receipts),
+            Err(ChainError::UnknownBlock {
+                hash: H256::repeat_byte(1)
+            })
+        );
     }
 
     #[test]

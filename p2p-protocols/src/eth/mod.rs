@@ -6,6 +6,7 @@ pub mod handler;
 pub mod handshake;
 pub mod messages;
 pub mod protocol;
+pub mod roots;
 pub mod tracker;
 pub mod types;
 

@@ -664,6 +664,23 @@ impl Receipt {
         }
     }
 
+    /// The receipt as the receipts trie holds it (and as it hashes into a
+    /// header's `receipts_root`): `rlp([status, cumulative-gas, bloom,
+    /// logs])`, preceded by the type byte for a typed transaction.
+    pub fn consensus_encoding(&self) -> Vec<u8> {
+        let mut s = RlpStream::new();
+        self.append_consensus(&mut s, &self.bloom());
+        let body = s.out();
+        if self.tx_type == 0 {
+            body.to_vec()
+        } else {
+            let mut out = Vec::with_capacity(1 + body.len());
+            out.push(self.tx_type);
+            out.extend_from_slice(&body);
+            out
+        }
+    }
+
     /// The consensus body `[status, cumulative-gas, bloom, logs]`.
     fn append_consensus(&self, s: &mut RlpStream, bloom: &Bloom) {
         s.begin_list(4);
