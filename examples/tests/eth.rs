@@ -20,6 +20,7 @@ use p2p_protocols::eth::types::{BlockHeader, HashOrNumber};
 use p2p_protocols::eth::EthVersion;
 use p2p_protocols::forkid::{mainnet, ChainForks};
 use p2p_rlpx::{RlpxStream, RlpxTransport};
+use primitive_types::H256;
 use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 use tokio::time::timeout;
@@ -97,11 +98,11 @@ async fn connect(a: &mut Node, b: &mut Node) -> (EthPeer, EthPeer) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_nodes_agree_on_eth69_and_fetch_headers_bodies_and_receipts() {
+async fn two_nodes_agree_on_eth71_and_fetch_headers_bodies_and_receipts() {
     let mut a = node(chain(0), mainnet_spec(), |_| {}).await;
     let mut b = node(chain(300), mainnet_spec(), |_| {}).await;
     let (b_seen_by_a, a_seen_by_b) = connect(&mut a, &mut b).await;
-    assert_eq!(b_seen_by_a.version(), EthVersion::Eth69);
+    assert_eq!(b_seen_by_a.version(), EthVersion::Eth71);
     assert_eq!(a_seen_by_b.id(), a.key.id());
     assert_eq!(b_seen_by_a.status().genesis, a.chain.genesis_hash());
 
@@ -136,6 +137,12 @@ async fn two_nodes_agree_on_eth69_and_fetch_headers_bodies_and_receipts() {
     assert_eq!(bodies.len(), 10);
     assert_eq!(bodies[0], b.chain.block_body(&headers[0].hash()).unwrap());
     assert_eq!(bodies[0].transactions.len(), 3);
+    // eth/70 receipts stop at the first unknown block (a continuation
+    // names its block by position, so none may be skipped).
+    let receipts = b_seen_by_a.get_receipts(hashes.clone()).await.unwrap();
+    assert_eq!(receipts.len(), 3);
+    assert_eq!(receipts[2], b.chain.receipts(&headers[2].hash()).unwrap());
+    hashes.remove(3);
     let receipts = b_seen_by_a.get_receipts(hashes).await.unwrap();
     assert_eq!(receipts.len(), 10);
     assert_eq!(receipts[9], b.chain.receipts(&headers[9].hash()).unwrap());
@@ -158,6 +165,114 @@ async fn two_nodes_agree_on_eth69_and_fetch_headers_bodies_and_receipts() {
         vec![(b.key.id(), Announcement::Transactions(vec![tx]))]
     );
 
+    a.server.stop().await;
+    b.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_eth69_node_gets_receipts_with_unknown_blocks_skipped() {
+    let mut a = node(chain(0), mainnet_spec(), |c| {
+        c.versions = vec![EthVersion::Eth68, EthVersion::Eth69]
+    })
+    .await;
+    let mut b = node(chain(8), mainnet_spec(), |_| {}).await;
+    let (b_seen_by_a, _) = connect(&mut a, &mut b).await;
+    assert_eq!(b_seen_by_a.version(), EthVersion::Eth69);
+    let mut hashes: Vec<_> = (1..=8)
+        .map(|n| b.chain.header_by_number(n).unwrap().hash())
+        .collect();
+    hashes.insert(2, primitive_types::H256::repeat_byte(0xee));
+    let receipts = b_seen_by_a.get_receipts(hashes).await.unwrap();
+    assert_eq!(receipts.len(), 8);
+    // eth/69 has no access lists: the handle says so without asking.
+    assert!(matches!(
+        b_seen_by_a.get_block_access_lists(vec![]).await,
+        Err(RequestError::Unsupported { version: 69 })
+    ));
+    a.server.stop().await;
+    b.server.stop().await;
+}
+
+/// A block whose receipts are over 10 MiB (more than one message may carry)
+/// with `count` receipts of `log_bytes` of log data each, on top of `chain`.
+fn push_block_with_huge_receipts(chain: &MemoryChain, count: usize, log_bytes: usize) -> H256 {
+    use p2p_protocols::eth::types::{Log, Receipt, ReceiptOutcome};
+    let head = chain.header_by_number(chain.head_number()).unwrap();
+    let receipts: Vec<Receipt> = (0..count)
+        .map(|i| Receipt {
+            tx_type: 2,
+            outcome: ReceiptOutcome::Status(true),
+            cumulative_gas_used: 21_000 * (i as u64 + 1),
+            logs: vec![Log {
+                address: primitive_types::H160::repeat_byte(i as u8),
+                topics: vec![],
+                data: bytes::Bytes::from(vec![i as u8; log_bytes]),
+            }],
+        })
+        .collect();
+    let header = BlockHeader {
+        parent_hash: head.hash(),
+        number: head.number + 1,
+        timestamp: head.timestamp + 12,
+        ..head
+    };
+    chain
+        .push_block(header, Default::default(), receipts)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receipts_over_a_message_come_in_parts_over_eth70() {
+    let mut a = node(chain(0), mainnet_spec(), |_| {}).await;
+    let b_chain = chain(3);
+    // 48 receipts of 512 KiB: 24 MiB, three messages' worth.
+    let huge = push_block_with_huge_receipts(&b_chain, 48, 512 * 1024);
+    b_chain.grow(2, 1);
+    let mut b = node(b_chain, mainnet_spec(), |_| {}).await;
+    let (b_seen_by_a, _) = connect(&mut a, &mut b).await;
+    assert_eq!(b_seen_by_a.version(), EthVersion::Eth71);
+    let before = b.chain.header_by_number(3).unwrap().hash();
+    let after = b.chain.header_by_number(5).unwrap().hash();
+    let receipts = b_seen_by_a
+        .get_receipts(vec![before, huge, after])
+        .await
+        .unwrap();
+    // The huge block comes whole, after as many requests as it took; the
+    // answer ends with it (the peer stops at the incomplete block, and the
+    // continuation's soft limit is spent on it).
+    assert!(receipts.len() >= 2, "{}", receipts.len());
+    assert_eq!(receipts[0], b.chain.receipts(&before).unwrap());
+    assert_eq!(receipts[1], b.chain.receipts(&huge).unwrap());
+    assert_eq!(receipts[1].len(), 48);
+    a.server.stop().await;
+    b.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn block_access_lists_are_served_over_eth71() {
+    let mut a = node(chain(0), mainnet_spec(), |_| {}).await;
+    let mut b = node(chain(4), mainnet_spec(), |_| {}).await;
+    let (b_seen_by_a, _) = connect(&mut a, &mut b).await;
+    let with_list = b.chain.header_by_number(2).unwrap().hash();
+    let without = b.chain.header_by_number(3).unwrap().hash();
+    // An access list is an RLP list; an empty one is valid and distinct
+    // from having none.
+    let list = bytes::Bytes::from(rlp::encode_list::<u64, u64>(&[7, 8]).to_vec());
+    b.chain
+        .set_block_access_list(with_list, list.clone())
+        .unwrap();
+    b.chain
+        .set_block_access_list(without, bytes::Bytes::from_static(&[0xc0]))
+        .unwrap();
+    let unknown = primitive_types::H256::repeat_byte(0xee);
+    let lists = b_seen_by_a
+        .get_block_access_lists(vec![with_list, unknown, without])
+        .await
+        .unwrap();
+    assert_eq!(
+        lists,
+        vec![Some(list), None, Some(bytes::Bytes::from_static(&[0xc0]))]
+    );
     a.server.stop().await;
     b.server.stop().await;
 }

@@ -60,26 +60,51 @@ async fn nodes_knowing_one_bootnode_find_each_other() {
         nodes.push(start(key, 40000 + i as u16, vec![boot.local_enr()]).await);
     }
     // Each looks itself up (as a refresh does), which makes it known to
-    // the bootnode and fills its table.
-    for node in &nodes {
-        let target = node.local_enr().node_id();
-        timeout(BOUND, node.lookup(target)).await.unwrap().unwrap();
-    }
-    // Node 0's candidate stream yields the other three, dialable.
-    let expected: HashSet<_> = keys[1..].iter().map(|k| k.id()).collect();
-    let mut found = HashSet::new();
-    let mut candidates = std::pin::pin!(nodes[0].random_nodes());
+    // the bootnode and fills its table. A lookup whose packets were lost
+    // (a loaded machine) is repeated until the bootnode holds every node.
     let deadline = Instant::now() + BOUND;
-    while !expected.is_subset(&found) {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let node = timeout(left, candidates.next())
-            .await
-            .unwrap_or_else(|_| panic!("found only {} of {}", found.len(), expected.len()))
-            .unwrap();
-        assert_eq!(node.ip, Ipv4Addr::LOCALHOST);
-        assert!(node.tcp >= 40000);
-        found.insert(node.id);
+    loop {
+        let known: HashSet<_> = boot.table_entries().iter().map(|e| e.node_id()).collect();
+        let missing: Vec<&Discv5Service> = nodes
+            .iter()
+            .filter(|n| !known.contains(&n.local_enr().node_id()))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} nodes never reached the bootnode",
+            missing.len()
+        );
+        for node in missing {
+            let target = node.local_enr().node_id();
+            let _ = timeout(BOUND, node.lookup(target)).await.unwrap();
+        }
     }
+    // Node 0 finds each other node by looking it up through the bootnode.
+    for (key, node) in keys.iter().zip(&nodes).skip(1) {
+        let target = node.local_enr().node_id();
+        let found = timeout(BOUND, nodes[0].lookup(target))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            found.iter().any(|enr| v5::peer_id(enr) == Some(key.id())),
+            "node {} not found",
+            key.id()
+        );
+    }
+    // Its candidate stream yields them as dialable nodes. (Not necessarily
+    // all: a v5 FINDNODE asks for a few log distances from the answering
+    // node, so in a network of five a random target can miss a node at an
+    // unusual distance for many rounds.)
+    let expected: HashSet<_> = keys[1..].iter().map(|k| k.id()).collect();
+    let mut candidates = std::pin::pin!(nodes[0].random_nodes());
+    let node = timeout(BOUND, candidates.next()).await.unwrap().unwrap();
+    assert!(expected.contains(&node.id), "{node:?}");
+    assert_eq!(node.ip, Ipv4Addr::LOCALHOST);
+    assert!(node.tcp >= 40000);
     for node in nodes {
         node.shutdown();
     }

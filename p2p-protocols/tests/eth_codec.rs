@@ -6,9 +6,10 @@ use bytes::Bytes;
 use p2p_protocols::codec::MessageError;
 use p2p_protocols::eth::chain::made_up_transaction;
 use p2p_protocols::eth::messages::{
-    code, limits, AnnouncedTransaction, BlockBodies, BlockHashNumber, BlockHeaders, BlockRange,
-    EthMessage, GetBlockHeaders, HashesRequest, NewBlock, NewPooledTransactionHashes,
-    PooledTransactions, Receipts68, Receipts69, Status, StatusHead,
+    code, limits, AnnouncedTransaction, BlockAccessLists, BlockBodies, BlockHashNumber,
+    BlockHeaders, BlockRange, EthMessage, GetBlockHeaders, GetReceipts70, HashesRequest, NewBlock,
+    NewPooledTransactionHashes, PooledTransactions, Receipts68, Receipts69, Receipts70, Status,
+    StatusHead,
 };
 use p2p_protocols::eth::types::{
     Block, BlockBody, BlockHeader, Bloom, HashOrNumber, Log, Receipt, ReceiptOutcome, Transaction,
@@ -136,8 +137,61 @@ fn samples(version: EthVersion) -> Vec<EthMessage> {
             request_id: 4,
             transactions: vec![typed_tx(3), made_up_transaction(3, 3)],
         }),
-        EthMessage::GetReceipts(hashes),
     ];
+    let status69 = |version: u32| {
+        EthMessage::Status(Status {
+            version,
+            network_id: 11_155_111,
+            genesis: H256::repeat_byte(0xd4),
+            fork_id: fork_id(),
+            head: StatusHead::Range(BlockRange {
+                earliest: 0,
+                latest: 22_000_000,
+                latest_hash: H256::repeat_byte(0x22),
+            }),
+        })
+    };
+    let range_update = EthMessage::BlockRangeUpdate(BlockRange {
+        earliest: 100,
+        latest: 200,
+        latest_hash: H256::repeat_byte(0x20),
+    });
+    if version.has_partial_receipts() {
+        all.extend([
+            EthMessage::GetReceipts70(GetReceipts70 {
+                request_id: 8,
+                first_block_receipt_index: 3,
+                hashes: hashes.hashes.clone(),
+            }),
+            EthMessage::Receipts70(Receipts70 {
+                request_id: 8,
+                last_block_incomplete: true,
+                receipts: vec![vec![receipt(1)], vec![receipt(0), receipt(3)]],
+            }),
+            EthMessage::Receipts70(Receipts70 {
+                request_id: 9,
+                last_block_incomplete: false,
+                receipts: vec![],
+            }),
+        ]);
+    } else {
+        all.push(EthMessage::GetReceipts(hashes.clone()));
+    }
+    if version.has_block_access_lists() {
+        all.extend([
+            EthMessage::GetBlockAccessLists(hashes.clone()),
+            EthMessage::BlockAccessLists(BlockAccessLists {
+                request_id: 10,
+                lists: vec![
+                    Some(Bytes::from_static(&[0xc0])),
+                    None,
+                    Some(Bytes::from(
+                        rlp::encode_list::<u64, u64>(&[1, 2, 3]).to_vec(),
+                    )),
+                ],
+            }),
+        ]);
+    }
     match version {
         EthVersion::Eth68 => all.extend([
             EthMessage::Status(Status {
@@ -170,27 +224,16 @@ fn samples(version: EthVersion) -> Vec<EthMessage> {
             }),
         ]),
         EthVersion::Eth69 => all.extend([
-            EthMessage::Status(Status {
-                version: 69,
-                network_id: 11_155_111,
-                genesis: H256::repeat_byte(0xd4),
-                fork_id: fork_id(),
-                head: StatusHead::Range(BlockRange {
-                    earliest: 0,
-                    latest: 22_000_000,
-                    latest_hash: H256::repeat_byte(0x22),
-                }),
-            }),
+            status69(69),
             EthMessage::Receipts69(Receipts69 {
                 request_id: 6,
                 receipts: vec![vec![receipt(0), receipt(1), receipt(3)], vec![]],
             }),
-            EthMessage::BlockRangeUpdate(BlockRange {
-                earliest: 100,
-                latest: 200,
-                latest_hash: H256::repeat_byte(0x20),
-            }),
+            range_update,
         ]),
+        EthVersion::Eth70 | EthVersion::Eth71 => {
+            all.extend([status69(version.number()), range_update])
+        }
     }
     all
 }
@@ -200,13 +243,14 @@ fn decode(version: EthVersion, code: u64, payload: &[u8]) -> Result<EthMessage, 
 }
 
 #[test]
-fn every_message_round_trips_in_both_versions() {
+fn every_message_round_trips_in_every_version() {
     for version in EthVersion::ALL {
         let samples = samples(version);
         let codes: std::collections::BTreeSet<u64> = samples.iter().map(EthMessage::code).collect();
         let expected = match version {
             EthVersion::Eth68 => 13,
-            EthVersion::Eth69 => 12,
+            EthVersion::Eth69 | EthVersion::Eth70 => 12,
+            EthVersion::Eth71 => 14,
         };
         assert_eq!(codes.len(), expected, "{version:?} covers every message");
         for message in samples {

@@ -53,6 +53,7 @@ struct Inner {
     headers: HashMap<H256, BlockHeader>,
     bodies: HashMap<H256, BlockBody>,
     receipts: HashMap<H256, Vec<Receipt>>,
+    access_lists: HashMap<H256, Bytes>,
     total_difficulty: U256,
     pool: HashMap<H256, Transaction>,
     announcements: VecDeque<(PeerId, Announcement)>,
@@ -194,6 +195,17 @@ impl MemoryChain {
         Ok(())
     }
 
+    /// Sets the access list of block `hash` (EIP-7928), as its RLP (check
+    /// it against the header's `block_access_list_hash`, keccak256 of it).
+    pub fn set_block_access_list(&self, hash: H256, access_list: Bytes) -> Result<(), ChainError> {
+        let mut inner = self.write();
+        if !inner.headers.contains_key(&hash) {
+            return Err(ChainError::UnknownBlock { hash });
+        }
+        inner.access_lists.insert(hash, access_list);
+        Ok(())
+    }
+
     /// Appends `count` made-up blocks, each with `txs_per_block` legacy-shaped
     /// transactions and a receipt with one log per transaction. The content
     /// is deterministic, so two chains grown alike are equal. For tests,
@@ -327,6 +339,10 @@ impl EthHandler for MemoryChain {
 
     fn pooled_transaction(&self, hash: &H256) -> Option<Transaction> {
         self.read().pool.get(hash).cloned()
+    }
+
+    fn block_access_list(&self, hash: &H256) -> Option<Bytes> {
+        self.read().access_lists.get(hash).cloned()
     }
 
     fn on_announcement(&self, peer: PeerId, announcement: Announcement) {

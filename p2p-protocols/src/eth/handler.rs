@@ -7,14 +7,15 @@
 //! every application. Responses are encoded as they are built, so each item
 //! is encoded once and the size check is exact.
 
+use bytes::Bytes;
 use p2p_core::{Msg, PeerId};
 use primitive_types::H256;
 use rlp::{Encodable, RlpStream};
 
 use super::handshake::ChainHead;
 use super::messages::{
-    code, limits, BlockHashNumber, BlockRange, GetBlockHeaders, HashesRequest, NewBlock,
-    NewPooledTransactionHashes,
+    code, limits, BlockHashNumber, BlockRange, EthMessage, GetBlockHeaders, GetReceipts70,
+    HashesRequest, NewBlock, NewPooledTransactionHashes, Receipts70,
 };
 use super::types::{BlockBody, BlockHeader, Eth68Receipt, HashOrNumber, Receipt, Transaction};
 use super::EthVersion;
@@ -55,6 +56,12 @@ pub trait EthHandler: Send + Sync + 'static {
 
     /// The receipts of block `hash`.
     fn receipts(&self, hash: &H256) -> Option<Vec<Receipt>>;
+
+    /// The access list of block `hash` (EIP-7928), as its RLP; served over
+    /// eth/71. The default has none.
+    fn block_access_list(&self, _hash: &H256) -> Option<Bytes> {
+        None
+    }
 
     /// A transaction of the pool, in its network form.
     fn pooled_transaction(&self, _hash: &H256) -> Option<Transaction> {
@@ -150,7 +157,7 @@ pub fn serve_bodies(handler: &dyn EthHandler, request: &HashesRequest) -> Msg {
 }
 
 /// Answers GetReceipts in the form of `version` (with blooms for eth/68,
-/// without for eth/69).
+/// without for eth/69; eth/70 and later ask with [`serve_receipts70`]).
 pub fn serve_receipts(
     handler: &dyn EthHandler,
     version: EthVersion,
@@ -165,7 +172,7 @@ pub fn serve_receipts(
             limits::MAX_RECEIPTS_SERVE,
             limits::SOFT_RESPONSE_SIZE,
         ),
-        EthVersion::Eth69 => respond(
+        _ => respond(
             code::RECEIPTS,
             request.request_id,
             found.map(Eth69Block),
@@ -173,6 +180,84 @@ pub fn serve_receipts(
             limits::SOFT_RESPONSE_SIZE,
         ),
     }
+}
+
+/// Answers an eth/70 GetReceipts: blocks in the order asked, stopping at
+/// the first one without receipts, at [`limits::MAX_RECEIPTS_SERVE`] blocks,
+/// or once [`limits::SOFT_RESPONSE_SIZE`] bytes are reached; the first
+/// block's receipts from the index asked for. A block whose receipts would
+/// take the response past [`limits::MAX_RECEIPTS_BYTES`] is cut there and
+/// the response marked incomplete, for the peer to ask for the rest; if not
+/// even its first receipt fits, the response ends before it.
+pub fn serve_receipts70(handler: &dyn EthHandler, request: &GetReceipts70) -> Msg {
+    let mut blocks: Vec<Vec<Receipt>> = Vec::new();
+    let mut bytes = 0usize;
+    let mut incomplete = false;
+    for (position, hash) in request.hashes.iter().enumerate() {
+        if bytes >= limits::SOFT_RESPONSE_SIZE || blocks.len() >= limits::MAX_RECEIPTS_SERVE {
+            break;
+        }
+        let Some(receipts) = handler.receipts(hash) else {
+            break;
+        };
+        let first = if position == 0 {
+            usize::try_from(request.first_block_receipt_index).unwrap_or(usize::MAX)
+        } else {
+            0
+        };
+        let mut block = Vec::new();
+        for receipt in receipts.into_iter().skip(first) {
+            let size = rlp::encode(&receipt).len();
+            if bytes + size > limits::MAX_RECEIPTS_BYTES {
+                incomplete = true;
+                break;
+            }
+            bytes += size;
+            block.push(receipt);
+        }
+        if block.is_empty() && incomplete {
+            // Not even one receipt of this block fits: end before it.
+            incomplete = false;
+            break;
+        }
+        blocks.push(block);
+        if incomplete {
+            break;
+        }
+    }
+    EthMessage::Receipts70(Receipts70 {
+        request_id: request.request_id,
+        last_block_incomplete: incomplete,
+        receipts: blocks,
+    })
+    .to_msg()
+}
+
+/// Answers GetBlockAccessLists (eth/71): one entry per block asked for, in
+/// order, the access list or an empty string where there is none; at most
+/// [`limits::MAX_ACCESS_LISTS_SERVE`] entries and about
+/// [`limits::SOFT_RESPONSE_SIZE`] bytes.
+pub fn serve_block_access_lists(handler: &dyn EthHandler, request: &HashesRequest) -> Msg {
+    let mut s = RlpStream::new_list(2);
+    s.append(&request.request_id);
+    s.begin_unbounded_list();
+    let mut bytes = 0usize;
+    for hash in request.hashes.iter().take(limits::MAX_ACCESS_LISTS_SERVE) {
+        if bytes >= limits::SOFT_RESPONSE_SIZE {
+            break;
+        }
+        match handler.block_access_list(hash) {
+            Some(raw) => {
+                bytes += raw.len();
+                s.append_raw(&raw, 1);
+            }
+            None => {
+                s.append_empty_data();
+            }
+        }
+    }
+    s.finalize_unbounded_list();
+    Msg::new(code::BLOCK_ACCESS_LISTS, s.out().freeze())
 }
 
 /// A block's receipts written in the eth/68 form.

@@ -61,7 +61,7 @@ impl ChainSpec {
                     total_difficulty: head.total_difficulty,
                     best_hash: head.hash,
                 },
-                EthVersion::Eth69 => StatusHead::Range(head.range()),
+                _ => StatusHead::Range(head.range()),
             },
         }
     }

@@ -1,22 +1,24 @@
-//! Every message of eth/68 and eth/69 as a typed codec (`caps/eth.md`,
-//! EIP-7642 for eth/69).
+//! Every message of eth/68 to eth/71 as a typed codec (`caps/eth.md`;
+//! EIP-7642 for eth/69, EIP-7975 for eth/70, EIP-8159 for eth/71).
 //!
-//! | code | message                    | eth/68 | eth/69 |
-//! |------|----------------------------|--------|--------|
-//! | 0x00 | Status                     | with TD and best hash | with block range |
-//! | 0x01 | NewBlockHashes             | yes    | removed |
-//! | 0x02 | Transactions               | yes    | yes    |
-//! | 0x03 | GetBlockHeaders            | yes    | yes    |
-//! | 0x04 | BlockHeaders               | yes    | yes    |
-//! | 0x05 | GetBlockBodies             | yes    | yes    |
-//! | 0x06 | BlockBodies                | yes    | yes    |
-//! | 0x07 | NewBlock                   | yes    | removed |
-//! | 0x08 | NewPooledTransactionHashes | yes    | yes    |
-//! | 0x09 | GetPooledTransactions      | yes    | yes    |
-//! | 0x0a | PooledTransactions         | yes    | yes    |
-//! | 0x0f | GetReceipts                | yes    | yes    |
-//! | 0x10 | Receipts                   | with bloom | without bloom |
-//! | 0x11 | BlockRangeUpdate           | -      | yes    |
+//! | code | message                    | eth/68 | eth/69 | eth/70, eth/71 |
+//! |------|----------------------------|--------|--------|--------|
+//! | 0x00 | Status                     | with TD and best hash | with block range | as eth/69 |
+//! | 0x01 | NewBlockHashes             | yes    | removed | - |
+//! | 0x02 | Transactions               | yes    | yes    | yes |
+//! | 0x03 | GetBlockHeaders            | yes    | yes    | yes |
+//! | 0x04 | BlockHeaders               | yes    | yes    | yes |
+//! | 0x05 | GetBlockBodies             | yes    | yes    | yes |
+//! | 0x06 | BlockBodies                | yes    | yes    | yes |
+//! | 0x07 | NewBlock                   | yes    | removed | - |
+//! | 0x08 | NewPooledTransactionHashes | yes    | yes    | yes |
+//! | 0x09 | GetPooledTransactions      | yes    | yes    | yes |
+//! | 0x0a | PooledTransactions         | yes    | yes    | yes |
+//! | 0x0f | GetReceipts                | yes    | yes    | with the first block's first receipt index |
+//! | 0x10 | Receipts                   | with bloom | without bloom | without bloom, with a last-block-incomplete flag |
+//! | 0x11 | BlockRangeUpdate           | -      | yes    | yes |
+//! | 0x12 | GetBlockAccessLists        | -      | -      | eth/71 |
+//! | 0x13 | BlockAccessLists           | -      | -      | eth/71 |
 //!
 //! Decoding takes the message buffer as [`Bytes`] so that transactions are
 //! slices of it rather than copies, and checks every list a peer sends
@@ -65,6 +67,10 @@ pub mod code {
     pub const RECEIPTS: u64 = 0x10;
     /// BlockRangeUpdate (eth/69).
     pub const BLOCK_RANGE_UPDATE: u64 = 0x11;
+    /// GetBlockAccessLists (eth/71).
+    pub const GET_BLOCK_ACCESS_LISTS: u64 = 0x12;
+    /// BlockAccessLists (eth/71).
+    pub const BLOCK_ACCESS_LISTS: u64 = 0x13;
 }
 
 /// The limits the spec and the clients that define practice set. Requests
@@ -83,6 +89,13 @@ pub mod limits {
     pub const MAX_BODIES_SERVE: usize = 1024;
     /// Most blocks' receipts served for one request.
     pub const MAX_RECEIPTS_SERVE: usize = 1024;
+    /// Most block access lists served for one request (go-ethereum's
+    /// `maxBALsServe`).
+    pub const MAX_ACCESS_LISTS_SERVE: usize = 1024;
+    /// Most bytes of receipts an eth/70 response carries, its framing
+    /// aside: a block's receipts are cut here (and the response marked
+    /// incomplete) so that the message stays under [`MAX_MESSAGE_SIZE`].
+    pub const MAX_RECEIPTS_BYTES: usize = MAX_MESSAGE_SIZE - 64 * 1024;
     /// Most pooled transactions served for one request: the spec's soft limit
     /// of 256 hashes per GetPooledTransactions.
     pub const MAX_POOLED_TRANSACTIONS_SERVE: usize = 256;
@@ -199,7 +212,7 @@ impl Status {
                     fork_id: fork_id(5)?,
                 })
             }
-            EthVersion::Eth69 => {
+            _ => {
                 expect_fields(rlp, 7)?;
                 Ok(Status {
                     version: rlp.val_at(0)?,
@@ -309,6 +322,43 @@ pub struct Receipts69 {
     pub receipts: Vec<Vec<Receipt>>,
 }
 
+/// GetReceipts (0x0f), eth/70 form: receipts of `hashes`, those of the first
+/// block from its `first_block_receipt_index`-th on (to continue a block
+/// whose receipts came in part).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GetReceipts70 {
+    /// Echoed in the response.
+    pub request_id: u64,
+    /// Receipts of the first block before this index are left out.
+    pub first_block_receipt_index: u64,
+    /// The blocks asked for.
+    pub hashes: Vec<H256>,
+}
+
+/// Receipts (0x10), eth/70 form: without blooms; the last block's list may
+/// be a part only, which `last_block_incomplete` says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Receipts70 {
+    /// The request answered.
+    pub request_id: u64,
+    /// The last list holds only part of its block's receipts.
+    pub last_block_incomplete: bool,
+    /// For each block answered, its receipts (the first block's from the
+    /// index asked for).
+    pub receipts: Vec<Vec<Receipt>>,
+}
+
+/// BlockAccessLists (0x13, eth/71): per block asked for, in order, its
+/// access list as raw RLP (EIP-7928), or `None` where the peer has none (an
+/// RLP empty string on the wire; an empty list is a valid access list).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockAccessLists {
+    /// The request answered.
+    pub request_id: u64,
+    /// The access lists, raw, in the order asked for.
+    pub lists: Vec<Option<Bytes>>,
+}
+
 /// NewBlock (0x07, eth/68 only): a whole new block.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewBlock {
@@ -337,7 +387,7 @@ pub struct NewPooledTransactionHashes {
     pub entries: Vec<AnnouncedTransaction>,
 }
 
-/// An eth message of either version.
+/// An eth message of any version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EthMessage {
     /// 0x00.
@@ -368,8 +418,16 @@ pub enum EthMessage {
     Receipts68(Receipts68),
     /// 0x10, eth/69.
     Receipts69(Receipts69),
-    /// 0x11 (eth/69).
+    /// 0x11 (eth/69 on).
     BlockRangeUpdate(BlockRange),
+    /// 0x0f, eth/70 on.
+    GetReceipts70(GetReceipts70),
+    /// 0x10, eth/70 on.
+    Receipts70(Receipts70),
+    /// 0x12 (eth/71).
+    GetBlockAccessLists(HashesRequest),
+    /// 0x13 (eth/71).
+    BlockAccessLists(BlockAccessLists),
 }
 
 impl EthMessage {
@@ -387,9 +445,13 @@ impl EthMessage {
             EthMessage::NewPooledTransactionHashes(_) => code::NEW_POOLED_TRANSACTION_HASHES,
             EthMessage::GetPooledTransactions(_) => code::GET_POOLED_TRANSACTIONS,
             EthMessage::PooledTransactions(_) => code::POOLED_TRANSACTIONS,
-            EthMessage::GetReceipts(_) => code::GET_RECEIPTS,
-            EthMessage::Receipts68(_) | EthMessage::Receipts69(_) => code::RECEIPTS,
+            EthMessage::GetReceipts(_) | EthMessage::GetReceipts70(_) => code::GET_RECEIPTS,
+            EthMessage::Receipts68(_) | EthMessage::Receipts69(_) | EthMessage::Receipts70(_) => {
+                code::RECEIPTS
+            }
             EthMessage::BlockRangeUpdate(_) => code::BLOCK_RANGE_UPDATE,
+            EthMessage::GetBlockAccessLists(_) => code::GET_BLOCK_ACCESS_LISTS,
+            EthMessage::BlockAccessLists(_) => code::BLOCK_ACCESS_LISTS,
         }
     }
 
@@ -399,16 +461,19 @@ impl EthMessage {
             EthMessage::NewBlockHashes(_) | EthMessage::NewBlock(_) | EthMessage::Receipts68(_) => {
                 version == EthVersion::Eth68
             }
-            EthMessage::BlockRangeUpdate(_) | EthMessage::Receipts69(_) => {
-                version == EthVersion::Eth69
+            EthMessage::Receipts69(_) => version == EthVersion::Eth69,
+            EthMessage::GetReceipts(_) => !version.has_partial_receipts(),
+            EthMessage::GetReceipts70(_) | EthMessage::Receipts70(_) => {
+                version.has_partial_receipts()
             }
-            EthMessage::Status(status) => {
-                matches!(
-                    (status.head, version),
-                    (StatusHead::TotalDifficulty { .. }, EthVersion::Eth68)
-                        | (StatusHead::Range(_), EthVersion::Eth69)
-                )
+            EthMessage::BlockRangeUpdate(_) => version.has_block_range(),
+            EthMessage::GetBlockAccessLists(_) | EthMessage::BlockAccessLists(_) => {
+                version.has_block_access_lists()
             }
+            EthMessage::Status(status) => match status.head {
+                StatusHead::TotalDifficulty { .. } => !version.has_block_range(),
+                StatusHead::Range(_) => version.has_block_range(),
+            },
             _ => true,
         }
     }
@@ -432,7 +497,8 @@ impl EthMessage {
             EthMessage::BlockHeaders(res) => append_response(&mut s, res.request_id, &res.headers),
             EthMessage::GetBlockBodies(req)
             | EthMessage::GetPooledTransactions(req)
-            | EthMessage::GetReceipts(req) => {
+            | EthMessage::GetReceipts(req)
+            | EthMessage::GetBlockAccessLists(req) => {
                 s.begin_list(2);
                 s.append(&req.request_id);
                 codec::append_hashes(&mut s, &req.hashes);
@@ -459,20 +525,32 @@ impl EthMessage {
             EthMessage::PooledTransactions(res) => {
                 append_response(&mut s, res.request_id, &res.transactions)
             }
-            EthMessage::Receipts68(res) => {
-                s.begin_list(2);
+            EthMessage::Receipts68(res) => append_receipts(&mut s, res.request_id, &res.receipts),
+            EthMessage::Receipts69(res) => append_receipts(&mut s, res.request_id, &res.receipts),
+            EthMessage::GetReceipts70(req) => {
+                s.begin_list(3);
+                s.append(&req.request_id);
+                s.append(&req.first_block_receipt_index);
+                codec::append_hashes(&mut s, &req.hashes);
+            }
+            EthMessage::Receipts70(res) => {
+                s.begin_list(3);
                 s.append(&res.request_id);
+                s.append(&res.last_block_incomplete);
                 s.begin_list(res.receipts.len());
                 for block in &res.receipts {
                     codec::append_list(&mut s, block);
                 }
             }
-            EthMessage::Receipts69(res) => {
+            EthMessage::BlockAccessLists(res) => {
                 s.begin_list(2);
                 s.append(&res.request_id);
-                s.begin_list(res.receipts.len());
-                for block in &res.receipts {
-                    codec::append_list(&mut s, block);
+                s.begin_list(res.lists.len());
+                for list in &res.lists {
+                    match list {
+                        Some(raw) => s.append_raw(raw, 1),
+                        None => s.append_empty_data(),
+                    };
                 }
             }
             EthMessage::BlockRangeUpdate(range) => {
@@ -567,7 +645,37 @@ impl EthMessage {
                     })?,
                 })
             }
+            code::GET_RECEIPTS if version.has_partial_receipts() => {
+                expect_fields(&rlp, 3).map_err(malformed)?;
+                let read =
+                    || -> Result<(u64, u64), DecoderError> { Ok((rlp.val_at(0)?, rlp.val_at(1)?)) };
+                let (request_id, first_block_receipt_index) = read().map_err(malformed)?;
+                let list = rlp.at(2).map_err(malformed)?;
+                EthMessage::GetReceipts70(GetReceipts70 {
+                    request_id,
+                    first_block_receipt_index,
+                    hashes: codec::decode_list(&list, code, limits::MAX_REQUEST_HASHES)?,
+                })
+            }
             code::GET_RECEIPTS => EthMessage::GetReceipts(hashes_request(&rlp, code)?),
+            code::RECEIPTS if version.has_partial_receipts() => {
+                expect_fields(&rlp, 3).map_err(malformed)?;
+                let read = || -> Result<(u64, bool), DecoderError> {
+                    Ok((rlp.val_at(0)?, rlp.val_at(1)?))
+                };
+                let (request_id, last_block_incomplete) = read().map_err(malformed)?;
+                let list = rlp.at(2).map_err(malformed)?;
+                EthMessage::Receipts70(Receipts70 {
+                    request_id,
+                    last_block_incomplete,
+                    receipts: codec::decode_list_with(
+                        &list,
+                        code,
+                        limits::MAX_RESPONSE_ITEMS,
+                        crate::eth::types::list_of,
+                    )?,
+                })
+            }
             code::RECEIPTS => {
                 let (request_id, list) = response(&rlp, code)?;
                 match version {
@@ -580,7 +688,7 @@ impl EthMessage {
                             crate::eth::types::list_of,
                         )?,
                     }),
-                    EthVersion::Eth69 => EthMessage::Receipts69(Receipts69 {
+                    _ => EthMessage::Receipts69(Receipts69 {
                         request_id,
                         receipts: codec::decode_list_with(
                             &list,
@@ -591,13 +699,52 @@ impl EthMessage {
                     }),
                 }
             }
-            code::BLOCK_RANGE_UPDATE if version == EthVersion::Eth69 => {
+            code::BLOCK_RANGE_UPDATE if version.has_block_range() => {
                 expect_fields(&rlp, 3).map_err(malformed)?;
                 EthMessage::BlockRangeUpdate(BlockRange::decode_at(&rlp, 0).map_err(malformed)?)
+            }
+            code::GET_BLOCK_ACCESS_LISTS if version.has_block_access_lists() => {
+                EthMessage::GetBlockAccessLists(hashes_request(&rlp, code)?)
+            }
+            code::BLOCK_ACCESS_LISTS if version.has_block_access_lists() => {
+                let (request_id, list) = response(&rlp, code)?;
+                EthMessage::BlockAccessLists(BlockAccessLists {
+                    request_id,
+                    lists: codec::decode_list_with(
+                        &list,
+                        code,
+                        limits::MAX_RESPONSE_ITEMS,
+                        |item| access_list_entry(item, payload),
+                    )?,
+                })
             }
             _ => return Err(unknown()),
         };
         Ok(message)
+    }
+}
+
+/// `[request-id, [[receipt, ...], ...]]` (eth/68 and eth/69 forms alike).
+fn append_receipts<T: Encodable>(s: &mut RlpStream, request_id: u64, blocks: &[Vec<T>]) {
+    s.begin_list(2);
+    s.append(&request_id);
+    s.begin_list(blocks.len());
+    for block in blocks {
+        codec::append_list(s, block);
+    }
+}
+
+/// One entry of BlockAccessLists: a list (the access list, kept raw as a
+/// slice of the message) or the empty string (none).
+fn access_list_entry(item: &Rlp<'_>, payload: &Bytes) -> Result<Option<Bytes>, DecoderError> {
+    if item.is_list() {
+        Ok(Some(crate::eth::types::slice_of(payload, item.as_raw())))
+    } else if item.is_empty() {
+        Ok(None)
+    } else {
+        Err(DecoderError::Custom(
+            "access list entry is neither a list nor empty",
+        ))
     }
 }
 

@@ -1,4 +1,4 @@
-//! The `eth` capability (`caps/eth.md`), versions 68 and 69.
+//! The `eth` capability (`caps/eth.md`), versions 68 to 71.
 
 pub mod chain;
 pub mod genesis;
@@ -19,17 +19,29 @@ pub enum EthVersion {
     /// eth/69 (EIP-7642): no total difficulty, block ranges, receipts
     /// without bloom.
     Eth69 = 69,
+    /// eth/70 (EIP-7975): a block's receipts may be sent in parts, so that
+    /// blocks whose receipts exceed a message can be fetched.
+    Eth70 = 70,
+    /// eth/71 (EIP-8159): block access lists (EIP-7928) on request.
+    Eth71 = 71,
 }
 
 impl EthVersion {
     /// Every version, oldest first.
-    pub const ALL: [EthVersion; 2] = [EthVersion::Eth68, EthVersion::Eth69];
+    pub const ALL: [EthVersion; 4] = [
+        EthVersion::Eth68,
+        EthVersion::Eth69,
+        EthVersion::Eth70,
+        EthVersion::Eth71,
+    ];
 
     /// The version with number `version`, if spoken here.
     pub fn from_number(version: u32) -> Option<Self> {
         match version {
             68 => Some(EthVersion::Eth68),
             69 => Some(EthVersion::Eth69),
+            70 => Some(EthVersion::Eth70),
+            71 => Some(EthVersion::Eth71),
             _ => None,
         }
     }
@@ -40,11 +52,29 @@ impl EthVersion {
     }
 
     /// How many message codes the version uses: eth/68 ends at Receipts
-    /// (0x10), eth/69 adds BlockRangeUpdate (0x11).
+    /// (0x10), eth/69 adds BlockRangeUpdate (0x11), eth/70 changes messages
+    /// but adds none, eth/71 adds the access list pair (0x12, 0x13).
     pub fn message_count(self) -> u64 {
         match self {
             EthVersion::Eth68 => 17,
-            EthVersion::Eth69 => 18,
+            EthVersion::Eth69 | EthVersion::Eth70 => 18,
+            EthVersion::Eth71 => 20,
         }
+    }
+
+    /// Whether Status carries a block range instead of the total
+    /// difficulty, and BlockRangeUpdate exists (eth/69 on).
+    pub fn has_block_range(self) -> bool {
+        self >= EthVersion::Eth69
+    }
+
+    /// Whether receipts may come in parts (eth/70 on).
+    pub fn has_partial_receipts(self) -> bool {
+        self >= EthVersion::Eth70
+    }
+
+    /// Whether block access lists can be asked for (eth/71 on).
+    pub fn has_block_access_lists(self) -> bool {
+        self >= EthVersion::Eth71
     }
 }

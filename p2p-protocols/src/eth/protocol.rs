@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use p2p_core::protocol::{CapabilityConn, CapabilitySender, Protocol, ProtocolFuture, SendError};
 use p2p_core::{Capability, DisconnectReason, Msg, Peer, PeerId};
 use primitive_types::H256;
@@ -14,7 +15,9 @@ use tokio::sync::broadcast;
 
 use super::handler::{self, Announcement, EthHandler};
 use super::handshake::{check_range, exchange_status, ChainSpec, StatusError, STATUS_TIMEOUT};
-use super::messages::{code, limits, EthMessage, GetBlockHeaders, HashesRequest, Status};
+use super::messages::{
+    code, limits, EthMessage, GetBlockHeaders, GetReceipts70, HashesRequest, Status,
+};
 use super::tracker::{response_id, Misbehaviour, Reputation, RequestError, RequestTracker};
 use super::types::{BlockBody, BlockHeader, HashOrNumber, Receipt, Transaction};
 use super::EthVersion;
@@ -41,7 +44,7 @@ pub struct EthConfig {
 }
 
 impl EthConfig {
-    /// eth/68 and eth/69 on `spec`, with the default deadlines.
+    /// eth/68 to eth/71 on `spec`, with the default deadlines.
     pub fn new(spec: ChainSpec) -> Self {
         EthConfig {
             spec,
@@ -91,8 +94,8 @@ struct Shared {
 ///
 /// let chain = Arc::new(MemoryChain::new(MemoryChain::mainnet_genesis()));
 /// let eth = Eth::new(EthConfig::new(ChainSpec::new(1, mainnet::petersburg())), chain);
-/// let protocols = eth.protocols(); // eth/68 and eth/69, for the server
-/// assert_eq!(protocols.len(), 2);
+/// let protocols = eth.protocols(); // eth/68 to eth/71, for the server
+/// assert_eq!(protocols.len(), 4);
 /// assert!(eth.peers().is_empty());
 /// ```
 #[derive(Clone)]
@@ -152,13 +155,13 @@ impl Eth {
         self.shared.events.subscribe()
     }
 
-    /// Tells every eth/69 peer our current block range (BlockRangeUpdate);
+    /// Tells every eth/69 (or later) peer our current block range (BlockRangeUpdate);
     /// call it when the head moves (the spec asks for at most one update
     /// per 32 blocks or so).
     pub async fn announce_block_range(&self) {
         let range = self.shared.handler.head().range();
         for peer in self.peers() {
-            if peer.version() == EthVersion::Eth69 {
+            if peer.version().has_block_range() {
                 let _ = peer.announce(Announcement::BlockRange(range)).await;
             }
         }
@@ -168,6 +171,11 @@ impl Eth {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// Most follow-up requests for the rest of one block's receipts (eth/70):
+/// 64 messages of 10 MiB are far beyond any block's receipts, so a peer that
+/// needs more is sending receipts without end.
+const MAX_RECEIPT_CONTINUATIONS: usize = 64;
 
 /// One version of eth, as the server sees it.
 struct EthProtocol {
@@ -303,6 +311,12 @@ async fn serve_peer(
             EthMessage::GetBlockBodies(request) => Some(handler::serve_bodies(handler, &request)),
             EthMessage::GetReceipts(request) => {
                 Some(handler::serve_receipts(handler, version, &request))
+            }
+            EthMessage::GetReceipts70(request) => {
+                Some(handler::serve_receipts70(handler, &request))
+            }
+            EthMessage::GetBlockAccessLists(request) => {
+                Some(handler::serve_block_access_lists(handler, &request))
             }
             EthMessage::GetPooledTransactions(request) => {
                 Some(handler::serve_pooled_transactions(handler, &request))
@@ -535,25 +549,129 @@ impl EthPeer {
         }
     }
 
-    /// Asks for the receipts of blocks `hashes`. eth/68 receipts come with
-    /// blooms; they are returned without (recompute with
-    /// [`Receipt::bloom`]).
+    /// Asks for the receipts of blocks `hashes`; the peer answers a prefix
+    /// (stopping at a block it lacks, or at its size limits). eth/68
+    /// receipts come with blooms; they are returned without (recompute
+    /// with [`Receipt::bloom`]).
+    ///
+    /// Over eth/70 and later a block whose receipts do not fit one message
+    /// comes in parts; the rest is asked for, from where the part ended,
+    /// until the block is whole, so each list returned is a block's whole
+    /// list. A continuation must bring at least one receipt, or the peer is
+    /// refused.
     pub async fn get_receipts(&self, hashes: Vec<H256>) -> Result<Vec<Vec<Receipt>>, RequestError> {
+        if !self.version().has_partial_receipts() {
+            let response = self
+                .request(
+                    code::RECEIPTS,
+                    hashes.len(),
+                    None,
+                    Self::hashes_msg(EthMessage::GetReceipts, hashes),
+                )
+                .await?;
+            return match response {
+                EthMessage::Receipts69(res) => Ok(res.receipts),
+                EthMessage::Receipts68(res) => Ok(res
+                    .receipts
+                    .into_iter()
+                    .map(|block| block.into_iter().map(|r| r.receipt).collect())
+                    .collect()),
+                _ => unreachable!("the tracker checks the response code"),
+            };
+        }
+        let (mut blocks, mut incomplete) = self.get_receipts70(hashes.clone(), 0).await?;
+        let mut continuations = 0;
+        while incomplete {
+            // No real block needs many: a message carries up to 10 MiB.
+            continuations += 1;
+            if continuations > MAX_RECEIPT_CONTINUATIONS {
+                return Err(self.refuse(Misbehaviour::Mismatch("a block's receipts never end")));
+            }
+            // The last block is partial: ask for it again from where it
+            // stopped, along with the blocks after it.
+            let last = blocks.len() - 1;
+            let done = blocks[last].len();
+            let (more, more_incomplete) = self
+                .get_receipts70(hashes[last..].to_vec(), done as u64)
+                .await?;
+            let mut more = more.into_iter();
+            match more.next() {
+                Some(rest) if !rest.is_empty() => blocks[last].extend(rest),
+                _ => {
+                    return Err(self.refuse(Misbehaviour::Mismatch(
+                        "a receipts continuation brought no receipts",
+                    )))
+                }
+            }
+            blocks.extend(more);
+            incomplete = more_incomplete;
+        }
+        Ok(blocks)
+    }
+
+    /// Penalises a response the tracker could not judge by itself (ending
+    /// the session if that was one too many) and says why it was refused.
+    fn refuse(&self, misbehaviour: Misbehaviour) -> RequestError {
+        if let Some(reason) = lock(&self.state.tracker).penalise(&misbehaviour) {
+            self.state.peer.disconnect(reason);
+        }
+        RequestError::BadResponse(misbehaviour)
+    }
+
+    /// One eth/70 GetReceipts: the lists answered and whether the last is
+    /// partial.
+    async fn get_receipts70(
+        &self,
+        hashes: Vec<H256>,
+        first_block_receipt_index: u64,
+    ) -> Result<(Vec<Vec<Receipt>>, bool), RequestError> {
+        let response = self
+            .request(code::RECEIPTS, hashes.len(), None, move |request_id| {
+                EthMessage::GetReceipts70(GetReceipts70 {
+                    request_id,
+                    first_block_receipt_index,
+                    hashes,
+                })
+                .to_msg()
+            })
+            .await?;
+        match response {
+            EthMessage::Receipts70(res) => {
+                if res.last_block_incomplete && res.receipts.is_empty() {
+                    return Err(
+                        self.refuse(Misbehaviour::Mismatch("no receipts, yet marked incomplete"))
+                    );
+                }
+                Ok((res.receipts, res.last_block_incomplete))
+            }
+            _ => unreachable!("the tracker checks the response code"),
+        }
+    }
+
+    /// Asks for the access lists of blocks `hashes` (eth/71, EIP-8159): one
+    /// entry per block answered, in order, `None` where the peer has none.
+    /// Check each against its header's `block_access_list_hash` (keccak256
+    /// of the raw list). Fails with [`RequestError::Unsupported`] on a
+    /// session of an earlier version.
+    pub async fn get_block_access_lists(
+        &self,
+        hashes: Vec<H256>,
+    ) -> Result<Vec<Option<Bytes>>, RequestError> {
+        if !self.version().has_block_access_lists() {
+            return Err(RequestError::Unsupported {
+                version: self.version().number(),
+            });
+        }
         let response = self
             .request(
-                code::RECEIPTS,
+                code::BLOCK_ACCESS_LISTS,
                 hashes.len(),
                 None,
-                Self::hashes_msg(EthMessage::GetReceipts, hashes),
+                Self::hashes_msg(EthMessage::GetBlockAccessLists, hashes),
             )
             .await?;
         match response {
-            EthMessage::Receipts69(res) => Ok(res.receipts),
-            EthMessage::Receipts68(res) => Ok(res
-                .receipts
-                .into_iter()
-                .map(|block| block.into_iter().map(|r| r.receipt).collect())
-                .collect()),
+            EthMessage::BlockAccessLists(res) => Ok(res.lists),
             _ => unreachable!("the tracker checks the response code"),
         }
     }

@@ -37,6 +37,12 @@ pub enum RequestError {
     /// The peer answered, but not acceptably (it has been penalised).
     #[error("bad response: {0}")]
     BadResponse(Misbehaviour),
+    /// The negotiated eth version has no such request.
+    #[error("eth/{version} has no such request")]
+    Unsupported {
+        /// The negotiated version.
+        version: u32,
+    },
 }
 
 /// Something a peer did wrong in answering requests.
@@ -309,6 +315,8 @@ pub fn response_id(message: &EthMessage) -> Option<u64> {
         EthMessage::PooledTransactions(r) => Some(r.request_id),
         EthMessage::Receipts68(r) => Some(r.request_id),
         EthMessage::Receipts69(r) => Some(r.request_id),
+        EthMessage::Receipts70(r) => Some(r.request_id),
+        EthMessage::BlockAccessLists(r) => Some(r.request_id),
         _ => None,
     }
 }
@@ -320,6 +328,8 @@ fn response_items(message: &EthMessage) -> usize {
         EthMessage::PooledTransactions(r) => r.transactions.len(),
         EthMessage::Receipts68(r) => r.receipts.len(),
         EthMessage::Receipts69(r) => r.receipts.len(),
+        EthMessage::Receipts70(r) => r.receipts.len(),
+        EthMessage::BlockAccessLists(r) => r.lists.len(),
         _ => 0,
     }
 }
@@ -331,6 +341,7 @@ pub fn response_code(request: u64) -> Option<u64> {
         code::GET_BLOCK_BODIES => Some(code::BLOCK_BODIES),
         code::GET_POOLED_TRANSACTIONS => Some(code::POOLED_TRANSACTIONS),
         code::GET_RECEIPTS => Some(code::RECEIPTS),
+        code::GET_BLOCK_ACCESS_LISTS => Some(code::BLOCK_ACCESS_LISTS),
         _ => None,
     }
 }
