@@ -13,7 +13,7 @@
 //! two workers). Server A (the requester, a chain of genesis only) dials
 //! server B (the server, genesis plus 2,000 `MemoryChain::grow` blocks with 2
 //! transactions each: 16-field London headers with a base fee and a non-empty
-//! bloom, ~540 bytes each); both offer eth/68 and eth/69 and agree on eth/69.
+//! bloom, ~540 bytes each); both offer eth/68 to eth/71 and agree on eth/71.
 //! Both Hellos are base protocol v5, so every message is snappy-compressed.
 //! Requests go through `EthPeer::get_block_headers` on A's handle of B: the
 //! request tracker, the RLPx framing (AES, MAC, snappy) on both sides, B's
@@ -212,7 +212,7 @@ fn request_benches(c: &mut Criterion) {
         ready(&mut b).await;
         (a, b, peer)
     });
-    assert_eq!(peer.version(), EthVersion::Eth69);
+    assert_eq!(peer.version(), EthVersion::Eth71);
 
     let payloads: Vec<(u64, usize)> = SIZES
         .iter()
@@ -275,7 +275,7 @@ fn request_benches(c: &mut Criterion) {
         });
         g.bench_function(format!("decode_headers_{n}"), |bench| {
             bench.iter(|| {
-                EthMessage::decode(EthVersion::Eth69, code::BLOCK_HEADERS, black_box(&response))
+                EthMessage::decode(EthVersion::Eth71, code::BLOCK_HEADERS, black_box(&response))
                     .expect("valid")
             })
         });

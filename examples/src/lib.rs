@@ -16,7 +16,7 @@ pub fn default_protocols() -> Vec<Arc<dyn Protocol>> {
     vec![Arc::new(PingPong::new(PingPongConfig::default()))]
 }
 
-/// The eth capability (eth/68 and eth/69) for Ethereum mainnet, serving a
+/// The eth capability (eth/68 to eth/71) for Ethereum mainnet, serving a
 /// chain that holds only the mainnet genesis block.
 ///
 /// Such a node announces the fork id of an unsynced mainnet node, which

@@ -140,10 +140,10 @@ async fn two_of_our_nodes_and_ethereumjs_exchange_status_and_headers() {
     js_fetches_headers(&mut js, &a, 0, 3).await;
     js_fetches_headers(&mut js, &a, 298, 3).await;
 
-    // B dials A: both ours, so eth/69; B syncs A's headers.
+    // B dials A: both ours, so eth/71; B syncs A's headers.
     b.server.add_peer(a_enode).await;
     let a_seen_by_b = ready(&mut b).await;
-    assert_eq!(a_seen_by_b.version(), EthVersion::Eth69);
+    assert_eq!(a_seen_by_b.version(), EthVersion::Eth71);
     let headers = a_seen_by_b
         .get_block_headers(HashOrNumber::Number(0), 301, 0, false)
         .await

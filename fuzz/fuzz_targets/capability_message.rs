@@ -1,4 +1,4 @@
-//! Capability messages as a peer can send them: eth/68, eth/69 and snap/1.
+//! Capability messages as a peer can send them: eth/68 to eth/71 and snap/1.
 //!
 //! The first input byte picks the capability, the second the message code;
 //! the rest is the payload. Decoding must fail cleanly or give a message that
@@ -16,13 +16,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let code = u64::from(*code % 0x14);
-    match which % 3 {
-        0 | 1 => {
-            let version = if which % 3 == 0 {
-                EthVersion::Eth68
-            } else {
-                EthVersion::Eth69
-            };
+    let which = usize::from(*which) % (EthVersion::ALL.len() + 1);
+    match EthVersion::ALL.get(which) {
+        Some(&version) => {
             let payload = Bytes::copy_from_slice(payload);
             if let Ok(message) = EthMessage::decode(version, code, &payload) {
                 assert_eq!(message.code(), code);
@@ -32,7 +28,7 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(reparsed, message);
             }
         }
-        _ => {
+        None => {
             if let Ok(message) = SnapMessage::decode(code, payload) {
                 let again = message.encode();
                 let reparsed =

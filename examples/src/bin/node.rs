@@ -1,4 +1,4 @@
-//! A devp2p node: a [`Server`] over RLPx offering `eth/68`, `eth/69` (on
+//! A devp2p node: a [`Server`] over RLPx offering `eth/68` to `eth/71` (on
 //! Ethereum mainnet, as a node that has not synced yet: its chain is the
 //! genesis block) and the `pingpong/1` demo capability, logging its peers as
 //! they come and go.
