@@ -358,15 +358,22 @@ async fn a_node_of_another_chain_is_refused_on_both_sides() {
 /// Builds a hostile message (code and payload) from the node's Status.
 type Hostile = Box<dyn Fn(EthMessage) -> (u64, Vec<u8>)>;
 
-/// A bare RLPx client speaking eth/69 by hand.
+/// A bare RLPx client speaking eth (eth/69 unless told otherwise) by hand.
 struct RawPeer {
     conn: RlpxStream<TcpStream>,
     id: p2p_core::PeerId,
+    version: EthVersion,
 }
 
 impl RawPeer {
-    /// Connects to `node`, exchanges Hello, and reads the node's Status.
+    /// Connects to `node` as an eth/69 peer, exchanges Hello, and reads the
+    /// node's Status.
     async fn join(node: &Node) -> (Self, EthMessage) {
+        Self::join_as(node, EthVersion::Eth69).await
+    }
+
+    /// As [`RawPeer::join`], offering eth `version` only.
+    async fn join_as(node: &Node, version: EthVersion) -> (Self, EthMessage) {
         let key = NodeKey::random();
         let addr = node.server.local_enode().unwrap().tcp_addr();
         let tcp = TcpStream::connect(addr).await.unwrap();
@@ -374,12 +381,16 @@ impl RawPeer {
         let hello = Hello {
             protocol_version: BASE_PROTOCOL_VERSION,
             client_id: "raw eth peer".into(),
-            capabilities: vec![Capability::new("eth", 69)],
+            capabilities: vec![Capability::new("eth", version.number())],
             listen_port: 0,
             id: key.id(),
         };
         exchange_hello(&mut conn, &hello).await.unwrap();
-        let mut peer = RawPeer { conn, id: key.id() };
+        let mut peer = RawPeer {
+            conn,
+            id: key.id(),
+            version,
+        };
         let status = peer.next_eth().await.expect("status");
         (peer, status)
     }
@@ -404,8 +415,7 @@ impl RawPeer {
                 PING => self.conn.send(p2p_core::base::pong_msg()).await.unwrap(),
                 c if c >= ETH_OFFSET => {
                     return Ok(
-                        EthMessage::decode(EthVersion::Eth69, c - ETH_OFFSET, &msg.payload)
-                            .unwrap(),
+                        EthMessage::decode(self.version, c - ETH_OFFSET, &msg.payload).unwrap(),
                     )
                 }
                 _ => {}
@@ -421,6 +431,70 @@ impl RawPeer {
             }
         }
     }
+}
+
+/// eth/70's partial receipts against a peer that abuses them: a
+/// continuation that brings nothing is refused, and the peer ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipts_continuation_without_receipts_is_refused() {
+    use p2p_protocols::eth::messages::Receipts70;
+    let mut a = node(chain(3), mainnet_spec(), |_| {}).await;
+    let (mut raw, status) = RawPeer::join_as(&a, EthVersion::Eth70).await;
+    raw.send(code::STATUS, status.encode_payload()).await;
+    let peer = loop {
+        if let EthEvent::Ready(peer) = next_event(&mut a).await {
+            break peer;
+        }
+    };
+    let wanted = vec![H256::repeat_byte(1), H256::repeat_byte(2)];
+    let request = tokio::spawn({
+        let peer = peer.clone();
+        async move { peer.get_receipts(wanted).await }
+    });
+    let receipt = a
+        .chain
+        .receipts(&a.chain.header_by_number(1).unwrap().hash())
+        .unwrap()[0]
+        .clone();
+    // First answer: one receipt of the first block, marked incomplete.
+    let Ok(EthMessage::GetReceipts70(first)) = raw.next_eth().await else {
+        panic!("expected an eth/70 GetReceipts")
+    };
+    assert_eq!(first.first_block_receipt_index, 0);
+    let part = EthMessage::Receipts70(Receipts70 {
+        request_id: first.request_id,
+        last_block_incomplete: true,
+        receipts: vec![vec![receipt]],
+    });
+    raw.send(code::RECEIPTS, part.encode_payload()).await;
+    // The continuation asks from index 1 of that block; answer with nothing.
+    let Ok(EthMessage::GetReceipts70(next)) = raw.next_eth().await else {
+        panic!("expected the continuation")
+    };
+    assert_eq!(next.first_block_receipt_index, 1);
+    assert_eq!(
+        next.hashes,
+        vec![H256::repeat_byte(1), H256::repeat_byte(2)]
+    );
+    let empty = EthMessage::Receipts70(Receipts70 {
+        request_id: next.request_id,
+        last_block_incomplete: true,
+        receipts: vec![vec![]],
+    });
+    raw.send(code::RECEIPTS, empty.encode_payload()).await;
+    let result = timeout(WAIT, request).await.unwrap().unwrap();
+    assert!(
+        matches!(
+            result,
+            Err(RequestError::BadResponse(Misbehaviour::Mismatch(_)))
+        ),
+        "{result:?}"
+    );
+    assert_eq!(
+        raw.disconnect_reason().await,
+        DisconnectReason::SubprotocolError
+    );
+    a.server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

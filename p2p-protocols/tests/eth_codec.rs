@@ -390,6 +390,10 @@ fn codes_a_version_lacks_are_unknown() {
         (EthVersion::Eth68, 0x0d),
         (EthVersion::Eth69, 0x0e),
         (EthVersion::Eth69, 0x12),
+        (EthVersion::Eth70, code::GET_BLOCK_ACCESS_LISTS),
+        (EthVersion::Eth70, code::BLOCK_ACCESS_LISTS),
+        (EthVersion::Eth71, 0x14),
+        (EthVersion::Eth71, code::NEW_BLOCK),
     ] {
         assert!(
             matches!(
@@ -399,6 +403,55 @@ fn codes_a_version_lacks_are_unknown() {
             "{version:?} {code:#x}"
         );
     }
+}
+
+#[test]
+fn eth70_receipts_and_eth71_access_lists_are_read_strictly() {
+    // An eth/69 GetReceipts (two fields) is not an eth/70 one (three).
+    let eth69_request = EthMessage::GetReceipts(HashesRequest {
+        request_id: 1,
+        hashes: vec![H256::repeat_byte(1)],
+    })
+    .encode_payload();
+    assert!(decode(EthVersion::Eth70, code::GET_RECEIPTS, &eth69_request).is_err());
+    assert!(decode(EthVersion::Eth69, code::GET_RECEIPTS, &eth69_request).is_ok());
+    // The incomplete flag is a boolean: 2 is not one.
+    let mut s = RlpStream::new_list(3);
+    s.append(&1u64).append(&2u8).begin_list(0);
+    assert!(decode(EthVersion::Eth70, code::RECEIPTS, &s.out()).is_err());
+    // An access list entry is a list or the empty string; a non-empty
+    // string is neither.
+    let mut s = RlpStream::new_list(2);
+    s.append(&1u64).begin_list(2);
+    s.append_empty_data().append(&b"not a list".to_vec());
+    assert!(matches!(
+        decode(EthVersion::Eth71, code::BLOCK_ACCESS_LISTS, &s.out()),
+        Err(MessageError::Malformed { .. })
+    ));
+    // More entries than any response holds end the peer.
+    let mut s = RlpStream::new_list(2);
+    s.append(&1u64).begin_list(limits::MAX_RESPONSE_ITEMS + 1);
+    for _ in 0..=limits::MAX_RESPONSE_ITEMS {
+        s.append_empty_data();
+    }
+    assert!(matches!(
+        decode(EthVersion::Eth71, code::BLOCK_ACCESS_LISTS, &s.out()),
+        Err(MessageError::TooManyItems { .. })
+    ));
+    // An access list is kept as the bytes sent, a slice of the message.
+    let list = rlp::encode_list::<u64, u64>(&[5, 6]);
+    let mut s = RlpStream::new_list(2);
+    s.append(&1u64).begin_list(1);
+    s.append_raw(&list, 1);
+    let payload = Bytes::from(s.out().to_vec());
+    let Ok(EthMessage::BlockAccessLists(res)) =
+        EthMessage::decode(EthVersion::Eth71, code::BLOCK_ACCESS_LISTS, &payload)
+    else {
+        panic!("access lists");
+    };
+    let kept = res.lists[0].as_ref().unwrap();
+    assert_eq!(&kept[..], &list[..]);
+    assert!(payload.as_ptr_range().contains(&kept.as_ptr()));
 }
 
 fn hash_list(request_id: u64, count: usize) -> Vec<u8> {

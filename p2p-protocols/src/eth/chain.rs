@@ -547,4 +547,73 @@ mod tests {
             Err(ChainError::Malformed { index: 0, .. })
         ));
     }
+
+    #[test]
+    fn eth70_receipts_continue_from_an_index_and_stop_where_the_message_is_full() {
+        use crate::eth::handler::serve_receipts70;
+        use crate::eth::messages::GetReceipts70;
+        let chain = MemoryChain::new(MemoryChain::mainnet_genesis());
+        chain.grow(3, 4);
+        let hash = |n| chain.header_by_number(n).unwrap().hash();
+        let ask = |first, hashes: Vec<H256>| {
+            let msg = serve_receipts70(
+                &chain,
+                &GetReceipts70 {
+                    request_id: 5,
+                    first_block_receipt_index: first,
+                    hashes,
+                },
+            );
+            match decode(EthVersion::Eth70, msg) {
+                EthMessage::Receipts70(res) => res,
+                other => panic!("{other:?}"),
+            }
+        };
+        // From index 3 of the first block, the next block whole.
+        let res = ask(3, vec![hash(1), hash(2)]);
+        assert!(!res.last_block_incomplete);
+        assert_eq!(res.receipts[0], chain.receipts(&hash(1)).unwrap()[3..]);
+        assert_eq!(res.receipts[1], chain.receipts(&hash(2)).unwrap());
+        // An unknown block ends the answer (positions must stay aligned).
+        let res = ask(0, vec![hash(1), H256::repeat_byte(9), hash(3)]);
+        assert_eq!(res.receipts.len(), 1);
+
+        // A block of 3 MiB receipts after one of 9 MiB: the second is cut.
+        let big = |count: usize, size: usize| -> Vec<Receipt> {
+            (0..count)
+                .map(|i| Receipt {
+                    tx_type: 2,
+                    outcome: ReceiptOutcome::Status(true),
+                    cumulative_gas_used: i as u64,
+                    logs: vec![Log {
+                        address: Default::default(),
+                        topics: vec![],
+                        data: Bytes::from(vec![1u8; size]),
+                    }],
+                })
+                .collect()
+        };
+        chain.set_receipts(hash(1), big(9, 1 << 20)).unwrap();
+        chain.set_receipts(hash(2), big(3, 1 << 20)).unwrap();
+        let res = ask(0, vec![hash(1), hash(2)]);
+        // The soft limit is passed after the first block, so it ends there
+        // whole; asked alone, the second comes after it.
+        assert_eq!(res.receipts.len(), 1);
+        assert!(!res.last_block_incomplete);
+        chain.set_receipts(hash(1), big(12, 1 << 20)).unwrap();
+        let res = ask(0, vec![hash(1), hash(2)]);
+        assert!(res.last_block_incomplete);
+        assert_eq!(res.receipts.len(), 1);
+        let sent = res.receipts[0].len();
+        assert!((1..12).contains(&sent), "{sent}");
+        let rest = ask(sent as u64, vec![hash(1), hash(2)]);
+        assert!(!rest.last_block_incomplete);
+        assert_eq!(rest.receipts[0].len(), 12 - sent);
+        // A single receipt over the limit cannot be sent at all.
+        chain
+            .set_receipts(hash(3), big(1, limits::MAX_MESSAGE_SIZE))
+            .unwrap();
+        let res = ask(0, vec![hash(3)]);
+        assert!(res.receipts.is_empty() && !res.last_block_incomplete);
+    }
 }
