@@ -16,119 +16,33 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use p2p_core::config::Config;
 use p2p_core::record::{Endpoint, LocalRecord, NodeRecord};
-use p2p_core::{Enode, NodeKey, PeerId, Server};
+use p2p_core::NodeKey;
 use p2p_discovery::dns::client::{DnsClient, DnsConfig, HickoryResolver};
 use p2p_discovery::dns::publish::SignedTree;
 use p2p_discovery::dns::tree::TreeUrl;
 use p2p_discovery::v4::wire::NodeRecordV4;
-use p2p_discovery::v5::{Discv5Config, Discv5Service};
-use p2p_protocols::eth::chain::MemoryChain;
-use p2p_protocols::eth::genesis::Genesis;
-use p2p_protocols::eth::protocol::{EthEvent, EthPeer};
+use p2p_discovery::v5::{self as v5, Discv5Config, Discv5Service, Enr};
+use p2p_protocols::eth::protocol::EthPeer;
 use p2p_protocols::eth::roots::{body_matches, receipts_root};
 use p2p_protocols::eth::types::{keccak256, BlockHeader, HashOrNumber, Receipt};
 use p2p_protocols::eth::EthVersion;
-use p2p_rlpx::RlpxTransport;
 use primitive_types::H256;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-use tokio::sync::broadcast;
 use tokio::time::timeout;
 
 mod common;
+use common::geth::{go_ethereum, our_node, run, Geth, GethDiscovery, GoEthereum, ScratchDir, WAIT};
 use common::{discv4_node, until_in_table};
-
-/// Bound of every wait for a peer or an event (longer than the other
-/// tests': geth starts, imports and bonds in that time).
-const WAIT: Duration = Duration::from_secs(30);
 /// Bound of one conformance suite run.
 const SUITE_LIMIT: Duration = Duration::from_secs(240);
 /// Blocks in the eth suite's test chain after genesis.
 const TEST_CHAIN_BLOCKS: u64 = 600;
-
-/// Where the pinned go-ethereum tools and test chain are.
-struct GoEthereum {
-    bin: PathBuf,
-    testdata: PathBuf,
-}
-
-fn go_ethereum() -> GoEthereum {
-    let var = |name: &str| {
-        PathBuf::from(std::env::var_os(name).unwrap_or_else(|| {
-            panic!(
-                "{name} is not set: run the tests with ./scripts/test.sh, or \
-                 `eval \"$(./scripts/install-go-ethereum.sh)\"` first"
-            )
-        }))
-    };
-    let ge = GoEthereum {
-        bin: var("GO_ETHEREUM_BIN"),
-        testdata: var("GO_ETHEREUM_TESTDATA"),
-    };
-    for tool in ["geth", "devp2p"] {
-        assert!(ge.bin.join(tool).exists(), "no {tool} in {:?}", ge.bin);
-    }
-    ge
-}
-
-impl GoEthereum {
-    fn tool(&self, name: &str) -> Command {
-        let mut cmd = Command::new(self.bin.join(name));
-        cmd.kill_on_drop(true).stdin(Stdio::null());
-        cmd
-    }
-
-    fn genesis(&self) -> Genesis {
-        Genesis::from_json(&std::fs::read(self.testdata.join("genesis.json")).unwrap()).unwrap()
-    }
-
-    fn chain_export(&self) -> Vec<u8> {
-        std::fs::read(self.testdata.join("chain.rlp")).unwrap()
-    }
-
-    /// The block whose receipts are over 10 MiB, from the suite's
-    /// `txinfo.json` (for eth/70's partial receipts).
-    fn large_receipt_block(&self) -> Option<u64> {
-        let json: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(self.testdata.join("txinfo.json")).unwrap())
-                .unwrap();
-        json["tx-largereceipt"].as_u64()
-    }
-
-    /// The test chain's head hash, from the suite's `headblock.json`.
-    fn head_hash(&self) -> H256 {
-        let json: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(self.testdata.join("headblock.json")).unwrap())
-                .unwrap();
-        let hex = json["hash"].as_str().unwrap().trim_start_matches("0x");
-        H256::from_slice(&hex::decode(hex).unwrap())
-    }
-}
-
-/// Runs a tool to its end, or kills it at `limit`; returns whether it
-/// succeeded and everything it printed.
-async fn run(mut cmd: Command, limit: Duration) -> (bool, String) {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let child = cmd.spawn().expect("tool starts");
-    let out = timeout(limit, child.wait_with_output())
-        .await
-        .unwrap_or_else(|_| panic!("{cmd:?} ran past {limit:?}"))
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
 
 /// A suite's verdicts: the names of the cases that passed and failed, and
 /// the `passed/total` summary line.
@@ -157,225 +71,6 @@ fn suite_result(output: &str) -> SuiteResult {
         passed,
         failed,
         summary: summary.unwrap_or_else(|| panic!("no summary in:\n{output}")),
-    }
-}
-
-/// A scratch directory, removed when dropped.
-struct ScratchDir(PathBuf);
-
-impl ScratchDir {
-    fn new(what: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("devp2p-rs-{what}-{:016x}", rand::random::<u64>()));
-        std::fs::create_dir_all(&dir).unwrap();
-        ScratchDir(dir)
-    }
-}
-
-impl Drop for ScratchDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A free loopback port for both TCP and UDP, found by binding and
-/// releasing (geth cannot be asked which port it bound for discovery).
-fn free_port() -> u16 {
-    loop {
-        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// A running geth serving the eth suite's test chain on loopback, killed
-/// (and its data directory removed) when dropped.
-struct Geth {
-    child: Child,
-    enode: Enode,
-    ipc: PathBuf,
-    log: Arc<Mutex<Vec<String>>>,
-    _dir: ScratchDir,
-}
-
-/// How geth's discovery runs in a test.
-enum GethDiscovery {
-    /// `--nodiscover`: peers only by dialing.
-    Off,
-    /// Discovery v4 on the RLPx port, joining through these bootnodes.
-    V4(Vec<String>),
-}
-
-impl Geth {
-    async fn start(ge: &GoEthereum, discovery: GethDiscovery) -> Geth {
-        let dir = ScratchDir::new("geth");
-        let datadir = dir.0.join("data");
-        let datadir_arg = datadir.to_str().unwrap();
-        for (step, args) in [
-            ("init", vec![ge.testdata.join("genesis.json")]),
-            ("import", vec![ge.testdata.join("chain.rlp")]),
-        ] {
-            let mut cmd = ge.tool("geth");
-            cmd.args(["--datadir", datadir_arg, step]).args(args);
-            let (ok, out) = run(cmd, Duration::from_secs(60)).await;
-            assert!(ok, "geth {step} failed:\n{out}");
-        }
-        let ipc = dir.0.join("geth.ipc");
-        let port = free_port().to_string();
-        let mut cmd = ge.tool("geth");
-        cmd.args([
-            "--datadir",
-            datadir_arg,
-            "--networkid",
-            "3503995874084926",
-            "--port",
-            &port,
-            "--nat",
-            "none",
-            "--maxpeers",
-            "10",
-            "--ipcpath",
-            ipc.to_str().unwrap(),
-            "--authrpc.port",
-            "0",
-            "--verbosity",
-            "3",
-        ]);
-        match discovery {
-            GethDiscovery::Off => {
-                cmd.arg("--nodiscover");
-            }
-            GethDiscovery::V4(bootnodes) => {
-                cmd.args(["--discovery.v4", "--discovery.v5=false"]);
-                if !bootnodes.is_empty() {
-                    cmd.args(["--bootnodes", &bootnodes.join(",")]);
-                }
-            }
-        }
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("geth starts");
-        // geth logs to stderr; its own enode is on the "Started P2P
-        // networking" line. The log is kept for failure messages.
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let (enode_tx, enode_rx) = tokio::sync::oneshot::channel();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let keep = log.clone();
-        tokio::spawn(async move {
-            let mut enode_tx = Some(enode_tx);
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Some(at) = line.find("self=") {
-                    let url = line[at + 5..].trim_matches('"');
-                    let url = url.split(['?', '"', ' ']).next().unwrap().to_string();
-                    if let Some(tx) = enode_tx.take() {
-                        let _ = tx.send(url);
-                    }
-                }
-                keep.lock().unwrap().push(line);
-            }
-        });
-        let url = timeout(WAIT, enode_rx)
-            .await
-            .expect("geth started P2P in time")
-            .expect("geth logged its enode");
-        let mut enode: Enode = url.parse().unwrap();
-        enode.udp = enode.tcp;
-        // The IPC socket appears a moment after P2P starts.
-        let deadline = Instant::now() + WAIT;
-        while !ipc.exists() {
-            assert!(Instant::now() < deadline, "no geth IPC socket");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Geth {
-            child,
-            enode,
-            ipc,
-            log,
-            _dir: dir,
-        }
-    }
-
-    /// Runs JavaScript in geth's console over IPC; returns what it printed.
-    async fn console(&self, ge: &GoEthereum, js: &str) -> String {
-        let mut cmd = ge.tool("geth");
-        cmd.args(["attach", "--exec", js, self.ipc.to_str().unwrap()]);
-        let (ok, out) = run(cmd, WAIT).await;
-        assert!(ok, "geth attach failed:\n{out}\ngeth log:\n{}", self.log());
-        out
-    }
-
-    /// What geth's `admin.peers` says of its peers' eth protocol, as JSON.
-    async fn eth_peers(&self, ge: &GoEthereum) -> String {
-        self.console(
-            ge,
-            "JSON.stringify(admin.peers.map(function(p){return p.protocols.eth}))",
-        )
-        .await
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for Geth {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-/// Our node: a server offering eth on the test chain's genesis, holding
-/// the genesis block only or the whole exported chain.
-struct OurNode {
-    server: Server,
-    events: broadcast::Receiver<EthEvent>,
-    chain: Arc<MemoryChain>,
-}
-
-async fn our_node(ge: &GoEthereum, import: bool) -> OurNode {
-    let export = import.then(|| ge.chain_export());
-    let (eth, chain) = examples::genesis_eth(&ge.genesis(), export.as_deref()).unwrap();
-    let events = eth.subscribe();
-    let key = NodeKey::random();
-    let config = Config::builder()
-        .private_key(key.clone())
-        .listen_addr(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-        .build()
-        .unwrap();
-    let server = Server::start(config, eth.protocols(), RlpxTransport::new(Arc::new(key)))
-        .await
-        .unwrap();
-    OurNode {
-        server,
-        events,
-        chain,
-    }
-}
-
-impl OurNode {
-    fn enode(&self) -> Enode {
-        self.server.local_enode().expect("listening")
-    }
-
-    /// The eth peer `id`, once its Status exchange succeeded.
-    async fn ready(&mut self, id: PeerId, geth: &Geth) -> EthPeer {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match timeout(left, self.events.recv()).await {
-                Ok(Ok(EthEvent::Ready(peer))) if peer.id() == id => return peer,
-                Ok(Ok(EthEvent::HandshakeFailed { peer, error })) if peer == id => {
-                    panic!(
-                        "eth handshake with geth failed: {error}\ngeth log:\n{}",
-                        geth.log()
-                    )
-                }
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => panic!("eth events: {e}"),
-                Err(_) => panic!("geth never became an eth peer\ngeth log:\n{}", geth.log()),
-            }
-        }
     }
 }
 
@@ -788,6 +483,60 @@ async fn discv4_nodes_find_each_other_through_geth() {
         .any(|n| n.id == geth.enode.id));
     first.shutdown().await;
     second.shutdown().await;
+}
+
+/// Discovery v5 between implementations: geth joins through our node, and
+/// a second node of ours joins through geth and finds the first there (geth
+/// answers FINDNODE only with nodes it has verified live, by pinging them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discv5_nodes_find_each_other_through_geth() {
+    let ge = go_ethereum();
+    let start = |tcp_port, bootnodes: Vec<Enr>| async move {
+        let config = Discv5Config {
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            tcp_port,
+            bootnodes,
+            ..Discv5Config::default()
+        };
+        Discv5Service::start(&NodeKey::random(), config)
+            .await
+            .unwrap()
+    };
+    let first = start(40_001, Vec::new()).await;
+    let geth = Geth::start(&ge, GethDiscovery::V5(vec![first.local_enr().to_base64()])).await;
+    let geth_enr: Enr = geth.enr(&ge).await.parse().expect("geth's record");
+    assert_eq!(v5::peer_id(&geth_enr), Some(geth.enode.id));
+    // geth contacts its bootnode, which puts geth in our table.
+    let deadline = Instant::now() + WAIT;
+    while !first
+        .table_entries()
+        .iter()
+        .any(|enr| enr.node_id() == geth_enr.node_id())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "geth never contacted its bootnode\ngeth log:\n{}",
+            geth.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let second = start(40_002, vec![geth_enr.clone()]).await;
+    let target = first.local_enr().node_id();
+    loop {
+        let found = timeout(WAIT, second.lookup(target)).await.unwrap().unwrap();
+        if let Some(enr) = found.iter().find(|enr| enr.node_id() == target) {
+            assert_eq!(enr.tcp4(), Some(40_001));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "geth never gave out the first node\ngeth log:\n{}",
+            geth.log()
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    first.shutdown();
+    second.shutdown();
 }
 
 /// Node records for a list: random keys, loopback endpoints.

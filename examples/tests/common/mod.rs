@@ -8,6 +8,8 @@
 // Each test binary that includes this module uses a different part of it.
 #![allow(dead_code)]
 
+pub mod geth;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
