@@ -744,7 +744,15 @@ async fn a_tree_we_sign_is_read_by_devp2p_dns_sync() {
     "#;
     let mut cmd = Command::new("unshare");
     cmd.kill_on_drop(true)
-        .args(["--net", "--mount", "--kill-child", "sh", "-c", script])
+        // A user namespace too, so that this needs no root outside it.
+        .args([
+            "--user",
+            "--map-root-user",
+            "--net",
+            "--mount",
+            "--kill-child",
+        ])
+        .args(["sh", "-c", script])
         .env("RESOLV", &resolv)
         .env("DNSTREE", env!("CARGO_BIN_EXE_dnstree"))
         .env("ZONE", &zone)
