@@ -14,8 +14,8 @@ use rlp::{Encodable, RlpStream};
 
 use super::handshake::ChainHead;
 use super::messages::{
-    code, limits, BlockHashNumber, BlockRange, EthMessage, GetBlockHeaders, GetReceipts70,
-    HashesRequest, NewBlock, NewPooledTransactionHashes, Receipts70,
+    code, limits, BlockHashNumber, BlockRange, GetBlockHeaders, GetReceipts70, HashesRequest,
+    NewBlock, NewPooledTransactionHashes,
 };
 use super::types::{BlockBody, BlockHeader, Eth68Receipt, HashOrNumber, Receipt, Transaction};
 use super::EthVersion;
@@ -190,7 +190,9 @@ pub fn serve_receipts(
 /// the response marked incomplete, for the peer to ask for the rest; if not
 /// even its first receipt fits, the response ends before it.
 pub fn serve_receipts70(handler: &dyn EthHandler, request: &GetReceipts70) -> Msg {
-    let mut blocks: Vec<Vec<Receipt>> = Vec::new();
+    // Each receipt is encoded once: its size decides whether it fits, and
+    // the same bytes go into the response.
+    let mut blocks: Vec<Vec<Vec<u8>>> = Vec::new();
     let mut bytes = 0usize;
     let mut incomplete = false;
     for (position, hash) in request.hashes.iter().enumerate() {
@@ -206,14 +208,14 @@ pub fn serve_receipts70(handler: &dyn EthHandler, request: &GetReceipts70) -> Ms
             0
         };
         let mut block = Vec::new();
-        for receipt in receipts.into_iter().skip(first) {
-            let size = rlp::encode(&receipt).len();
-            if bytes + size > limits::MAX_RECEIPTS_BYTES {
+        for receipt in receipts.iter().skip(first) {
+            let encoded = rlp::encode(receipt);
+            if bytes + encoded.len() > limits::MAX_RECEIPTS_BYTES {
                 incomplete = true;
                 break;
             }
-            bytes += size;
-            block.push(receipt);
+            bytes += encoded.len();
+            block.push(encoded.to_vec());
         }
         if block.is_empty() && incomplete {
             // Not even one receipt of this block fits: end before it.
@@ -225,12 +227,17 @@ pub fn serve_receipts70(handler: &dyn EthHandler, request: &GetReceipts70) -> Ms
             break;
         }
     }
-    EthMessage::Receipts70(Receipts70 {
-        request_id: request.request_id,
-        last_block_incomplete: incomplete,
-        receipts: blocks,
-    })
-    .to_msg()
+    let mut s = RlpStream::new_list(3);
+    s.append(&request.request_id);
+    s.append(&incomplete);
+    s.begin_list(blocks.len());
+    for block in &blocks {
+        s.begin_list(block.len());
+        for receipt in block {
+            s.append_raw(receipt, 1);
+        }
+    }
+    Msg::new(code::RECEIPTS, s.out().freeze())
 }
 
 /// Answers GetBlockAccessLists (eth/71): one entry per block asked for, in
