@@ -17,4 +17,5 @@
 pub mod codec;
 pub mod eth;
 pub mod forkid;
+mod peers;
 pub mod snap;

@@ -3,8 +3,8 @@
 //! capability matching, and an [`EthPeer`] handle per connected peer to send
 //! requests and announcements.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,9 +18,12 @@ use super::handshake::{check_range, exchange_status, ChainSpec, StatusError, STA
 use super::messages::{
     code, limits, EthMessage, GetBlockHeaders, GetReceipts70, HashesRequest, Status,
 };
-use super::tracker::{response_id, Misbehaviour, Reputation, RequestError, RequestTracker};
+use super::tracker::{
+    response_id, Misbehaviour, PendingGuard, Reputation, RequestError, RequestTracker,
+};
 use super::types::{BlockBody, BlockHeader, HashOrNumber, Receipt, Transaction};
 use super::EthVersion;
+use crate::peers::{lock, PeerTable};
 
 /// The capability's name.
 pub const NAME: &str = "eth";
@@ -80,7 +83,7 @@ pub enum EthEvent {
 struct Shared {
     config: EthConfig,
     handler: Arc<dyn EthHandler>,
-    peers: Mutex<HashMap<PeerId, EthPeer>>,
+    peers: PeerTable<PeerState>,
     events: broadcast::Sender<EthEvent>,
 }
 
@@ -118,7 +121,7 @@ impl Eth {
             shared: Arc::new(Shared {
                 config,
                 handler,
-                peers: Mutex::new(HashMap::new()),
+                peers: PeerTable::default(),
                 events: broadcast::channel(256).0,
             }),
         }
@@ -141,12 +144,17 @@ impl Eth {
 
     /// The peer with `id`, once its handshake is done.
     pub fn peer(&self, id: &PeerId) -> Option<EthPeer> {
-        lock(&self.shared.peers).get(id).cloned()
+        self.shared.peers.get(id).map(|state| EthPeer { state })
     }
 
     /// Every ready peer.
     pub fn peers(&self) -> Vec<EthPeer> {
-        lock(&self.shared.peers).values().cloned().collect()
+        self.shared
+            .peers
+            .all()
+            .into_iter()
+            .map(|state| EthPeer { state })
+            .collect()
     }
 
     /// Peer events from now on. A receiver that falls 256 events behind
@@ -166,10 +174,6 @@ impl Eth {
             }
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Most follow-up requests for the rest of one block's receipts (eth/70):
@@ -207,17 +211,7 @@ struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         let id = self.eth_peer.id();
-        {
-            // The table may already hold a newer session of the same peer
-            // (it reconnected, or won a simultaneous dial); that one stays.
-            let mut peers = lock(&self.shared.peers);
-            if peers
-                .get(&id)
-                .is_some_and(|p| Arc::ptr_eq(&p.state, &self.eth_peer.state))
-            {
-                peers.remove(&id);
-            }
-        }
+        self.shared.peers.remove_session(&id, &self.eth_peer.state);
         self.eth_peer.state.close();
         let _ = self.shared.events.send(EthEvent::Gone {
             peer: id,
@@ -264,7 +258,7 @@ async fn run_peer(
             request_timeout: config.request_timeout,
         }),
     };
-    lock(&shared.peers).insert(id, eth_peer.clone());
+    shared.peers.insert(id, eth_peer.state.clone());
     let mut registration = Registration {
         shared: shared.clone(),
         eth_peer: eth_peer.clone(),
@@ -395,19 +389,6 @@ impl std::fmt::Debug for EthPeer {
     }
 }
 
-/// Forgets a request if its caller stops waiting (timeout or dropped future),
-/// so the tracker never holds requests nobody waits for.
-struct PendingGuard<'a> {
-    state: &'a PeerState,
-    id: u64,
-}
-
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        lock(&self.state.tracker).cancel(self.id);
-    }
-}
-
 impl EthPeer {
     /// The peer's id.
     pub fn id(&self) -> PeerId {
@@ -467,7 +448,10 @@ impl EthPeer {
     ) -> Result<EthMessage, RequestError> {
         let state = &*self.state;
         let (id, reply) = lock(&state.tracker).register(expected, max_items, query)?;
-        let guard = PendingGuard { state, id };
+        let guard = PendingGuard {
+            tracker: &state.tracker,
+            id,
+        };
         state
             .sender
             .send(build(id))

@@ -171,6 +171,22 @@ impl Response for EthMessage {
     }
 }
 
+/// Forgets a request if its caller stops waiting (timeout or dropped
+/// future), so the tracker never holds requests nobody waits for. Made by
+/// the requesting future right after [`RequestTracker::register`].
+pub(crate) struct PendingGuard<'a, M: Response> {
+    /// The tracker the request is registered with.
+    pub(crate) tracker: &'a std::sync::Mutex<RequestTracker<M>>,
+    /// The request's id.
+    pub(crate) id: u64,
+}
+
+impl<M: Response> Drop for PendingGuard<'_, M> {
+    fn drop(&mut self) {
+        crate::peers::lock(self.tracker).cancel(self.id);
+    }
+}
+
 /// What a requester gets: the response, or why it was refused.
 pub type Reply<M> = Result<M, Misbehaviour>;
 

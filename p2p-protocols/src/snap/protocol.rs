@@ -22,8 +22,8 @@
 //!
 //! [`Eth`]: crate::eth::protocol::Eth
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -39,7 +39,10 @@ use super::messages::{
     STORAGE_RANGES, TRIE_NODES,
 };
 use super::serve::{serve, SnapHandler};
-use crate::eth::tracker::{Misbehaviour, Reputation, RequestError, RequestTracker, Response};
+use crate::eth::tracker::{
+    Misbehaviour, PendingGuard, Reputation, RequestError, RequestTracker, Response,
+};
+use crate::peers::{lock, PeerTable};
 
 /// How long a request waits for its response by default (eth's default).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = crate::eth::protocol::DEFAULT_REQUEST_TIMEOUT;
@@ -85,7 +88,7 @@ pub enum SnapEvent {
 struct Shared {
     config: SnapConfig,
     handler: Arc<dyn SnapHandler>,
-    peers: Mutex<HashMap<PeerId, SnapPeer>>,
+    peers: PeerTable<PeerState>,
     events: broadcast::Sender<SnapEvent>,
 }
 
@@ -123,7 +126,7 @@ impl Snap {
             shared: Arc::new(Shared {
                 config,
                 handler,
-                peers: Mutex::new(HashMap::new()),
+                peers: PeerTable::default(),
                 events: broadcast::channel(256).0,
             }),
         }
@@ -138,12 +141,17 @@ impl Snap {
 
     /// The peer with `id`, if it is ready.
     pub fn peer(&self, id: &PeerId) -> Option<SnapPeer> {
-        lock(&self.shared.peers).get(id).cloned()
+        self.shared.peers.get(id).map(|state| SnapPeer { state })
     }
 
     /// Every ready peer.
     pub fn peers(&self) -> Vec<SnapPeer> {
-        lock(&self.shared.peers).values().cloned().collect()
+        self.shared
+            .peers
+            .all()
+            .into_iter()
+            .map(|state| SnapPeer { state })
+            .collect()
     }
 
     /// Peer events from now on. A receiver that falls 256 events behind
@@ -151,10 +159,6 @@ impl Snap {
     pub fn subscribe(&self) -> broadcast::Receiver<SnapEvent> {
         self.shared.events.subscribe()
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 struct SnapProtocol {
@@ -185,15 +189,7 @@ struct Registration {
 impl Drop for Registration {
     fn drop(&mut self) {
         let state = &self.peer.state;
-        let mut peers = lock(&self.shared.peers);
-        // A reconnected peer may already have taken the slot; leave it.
-        if peers
-            .get(&state.peer.id())
-            .is_some_and(|p| Arc::ptr_eq(&p.state, state))
-        {
-            peers.remove(&state.peer.id());
-        }
-        drop(peers);
+        self.shared.peers.remove_session(&state.peer.id(), state);
         lock(&state.tracker).close();
         let reason = self.reason.or(*lock(&state.fault));
         let _ = self.shared.events.send(SnapEvent::Gone {
@@ -228,7 +224,7 @@ async fn run_peer(
             fault: Mutex::new(None),
         }),
     };
-    lock(&shared.peers).insert(id, snap_peer.clone());
+    shared.peers.insert(id, snap_peer.state.clone());
     let mut registration = Registration {
         shared: shared.clone(),
         peer: snap_peer.clone(),
@@ -416,18 +412,6 @@ impl std::fmt::Debug for SnapPeer {
     }
 }
 
-/// Forgets a request if its caller stops waiting (timeout or dropped future).
-struct PendingGuard<'a> {
-    state: &'a PeerState,
-    id: u64,
-}
-
-impl Drop for PendingGuard<'_> {
-    fn drop(&mut self) {
-        lock(&self.state.tracker).cancel(self.id);
-    }
-}
-
 impl SnapPeer {
     /// The peer's id.
     pub fn id(&self) -> PeerId {
@@ -453,7 +437,10 @@ impl SnapPeer {
     ) -> Result<SnapMessage, RequestError> {
         let state = &*self.state;
         let (id, reply) = lock(&state.tracker).register(expected, max_items, check)?;
-        let guard = PendingGuard { state, id };
+        let guard = PendingGuard {
+            tracker: &state.tracker,
+            id,
+        };
         state
             .sender
             .send(build(id).to_msg())
