@@ -98,6 +98,13 @@ pub fn items<'a>(rlp: &Rlp<'a>) -> Result<Items<'a>, DecoderError> {
     Ok(Items { rest: payload })
 }
 
+/// The RLP items written one after another in `bytes`, outside any list
+/// (a chain export is such a stream of blocks), read as [`items`] reads a
+/// list's: an item that runs past the end is an error.
+pub fn stream(bytes: &[u8]) -> Items<'_> {
+    Items { rest: bytes }
+}
+
 /// Iterator over the items of a list; see [`items`].
 #[derive(Debug)]
 pub struct Items<'a> {

@@ -66,7 +66,8 @@ impl SignedTree {
         let public = PublicKey::from_secret_key(key);
         let url = TreeUrl::new(public, domain)?;
         let mut sorted: Vec<&NodeRecord> = records.iter().collect();
-        sorted.sort_by_key(|r| p2p_core::record::peer_id(r).node_id());
+        // The key is a keccak of the public key: computed once per record.
+        sorted.sort_by_cached_key(|r| p2p_core::record::peer_id(r).node_id());
         let record_texts: Vec<String> = sorted.iter().map(|r| r.to_base64()).collect();
         let mut link_texts: Vec<String> = links.iter().map(TreeUrl::to_string).collect();
         link_texts.sort();

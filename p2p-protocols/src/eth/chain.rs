@@ -163,24 +163,15 @@ impl MemoryChain {
     /// extend the head; the blocks before it stay.
     pub fn import_export(&self, export: &[u8]) -> Result<usize, ChainError> {
         let owner = Bytes::copy_from_slice(export);
-        let mut rest = &owner[..];
-        let mut index = 0;
-        while !rest.is_empty() {
+        let mut count = 0;
+        for (index, item) in crate::codec::stream(&owner).enumerate() {
             let malformed = |error| ChainError::Malformed { index, error };
-            let rlp = rlp::Rlp::new(rest);
-            let info = rlp.payload_info().map_err(malformed)?;
-            let len = info
-                .header_len
-                .checked_add(info.value_len)
-                .filter(|&len| len <= rest.len())
-                .ok_or(malformed(rlp::DecoderError::RlpIsTooShort))?;
-            let item = rlp::Rlp::new(&rest[..len]);
-            let block = super::types::Block::decode_in(&item, &owner).map_err(malformed)?;
+            let block = super::types::Block::decode_in(&item.map_err(malformed)?, &owner)
+                .map_err(malformed)?;
             self.insert_block(block.header, block.body, None)?;
-            rest = &rest[len..];
-            index += 1;
+            count += 1;
         }
-        Ok(index)
+        Ok(count)
     }
 
     /// Sets the receipts of block `hash`, such as ones fetched from a peer

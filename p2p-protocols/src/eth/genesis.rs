@@ -320,14 +320,7 @@ fn parse_big(s: &str) -> Result<U256, String> {
 }
 
 fn parse_hex(s: &str) -> Result<Vec<u8>, String> {
-    let s = s.strip_prefix("0x").unwrap_or(s);
-    if s.len() % 2 != 0 {
-        return Err(format!("odd number of hex digits: {s:?}"));
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|e| format!("{s:?}: {e}")))
-        .collect()
+    hex::decode(s.strip_prefix("0x").unwrap_or(s)).map_err(|e| format!("{s:?}: {e}"))
 }
 
 /// Hex of at most `N` bytes, right-aligned (go-ethereum accepts short

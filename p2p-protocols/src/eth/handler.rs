@@ -14,8 +14,8 @@ use rlp::{Encodable, RlpStream};
 
 use super::handshake::ChainHead;
 use super::messages::{
-    code, limits, BlockHashNumber, BlockRange, GetBlockHeaders, GetReceipts70, HashesRequest,
-    NewBlock, NewPooledTransactionHashes,
+    code, limits, AccessListEntry, BlockHashNumber, BlockRange, GetBlockHeaders, GetReceipts70,
+    HashesRequest, NewBlock, NewPooledTransactionHashes,
 };
 use super::types::{BlockBody, BlockHeader, Eth68Receipt, HashOrNumber, Receipt, Transaction};
 use super::EthVersion;
@@ -245,26 +245,16 @@ pub fn serve_receipts70(handler: &dyn EthHandler, request: &GetReceipts70) -> Ms
 /// [`limits::MAX_ACCESS_LISTS_SERVE`] entries and about
 /// [`limits::SOFT_RESPONSE_SIZE`] bytes.
 pub fn serve_block_access_lists(handler: &dyn EthHandler, request: &HashesRequest) -> Msg {
-    let mut s = RlpStream::new_list(2);
-    s.append(&request.request_id);
-    s.begin_unbounded_list();
-    let mut bytes = 0usize;
-    for hash in request.hashes.iter().take(limits::MAX_ACCESS_LISTS_SERVE) {
-        if bytes >= limits::SOFT_RESPONSE_SIZE {
-            break;
-        }
-        match handler.block_access_list(hash) {
-            Some(raw) => {
-                bytes += raw.len();
-                s.append_raw(&raw, 1);
-            }
-            None => {
-                s.append_empty_data();
-            }
-        }
-    }
-    s.finalize_unbounded_list();
-    Msg::new(code::BLOCK_ACCESS_LISTS, s.out().freeze())
+    respond(
+        code::BLOCK_ACCESS_LISTS,
+        request.request_id,
+        request
+            .hashes
+            .iter()
+            .map(|h| AccessListEntry(handler.block_access_list(h))),
+        limits::MAX_ACCESS_LISTS_SERVE,
+        limits::SOFT_RESPONSE_SIZE,
+    )
 }
 
 /// A block's receipts written in the eth/68 form.

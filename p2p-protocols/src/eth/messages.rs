@@ -359,6 +359,21 @@ pub struct BlockAccessLists {
     pub lists: Vec<Option<Bytes>>,
 }
 
+/// One entry of BlockAccessLists as written: the raw access list, or the
+/// RLP empty string for none.
+pub(crate) struct AccessListEntry(pub(crate) Option<Bytes>);
+
+impl Encodable for AccessListEntry {
+    fn rlp_append(&self, s: &mut RlpStream) {
+        // One raw item; the `append` that called us counts it.
+        match &self.0 {
+            Some(raw) => s.append_raw(raw, 0),
+            // 0x80: the empty string.
+            None => s.append_raw(&[0x80], 0),
+        };
+    }
+}
+
 /// NewBlock (0x07, eth/68 only): a whole new block.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NewBlock {
@@ -547,10 +562,7 @@ impl EthMessage {
                 s.append(&res.request_id);
                 s.begin_list(res.lists.len());
                 for list in &res.lists {
-                    match list {
-                        Some(raw) => s.append_raw(raw, 1),
-                        None => s.append_empty_data(),
-                    };
+                    s.append(&AccessListEntry(list.clone()));
                 }
             }
             EthMessage::BlockRangeUpdate(range) => {

@@ -463,10 +463,7 @@ impl EthPeer {
             Ok(Err(_)) => Err(RequestError::PeerGone),
             Err(_) => {
                 drop(guard);
-                let misbehaviour = Misbehaviour::Timeout(id);
-                if let Some(reason) = lock(&state.tracker).penalise(&misbehaviour) {
-                    state.peer.disconnect(reason);
-                }
+                self.penalise(&Misbehaviour::Timeout(id));
                 Err(RequestError::Timeout)
             }
         }
@@ -593,12 +590,18 @@ impl EthPeer {
         Ok(blocks)
     }
 
-    /// Penalises a response the tracker could not judge by itself (ending
-    /// the session if that was one too many) and says why it was refused.
-    fn refuse(&self, misbehaviour: Misbehaviour) -> RequestError {
-        if let Some(reason) = lock(&self.state.tracker).penalise(&misbehaviour) {
+    /// Charges the peer for `misbehaviour`, ending the session if that was
+    /// one too many.
+    fn penalise(&self, misbehaviour: &Misbehaviour) {
+        if let Some(reason) = lock(&self.state.tracker).penalise(misbehaviour) {
             self.state.peer.disconnect(reason);
         }
+    }
+
+    /// Penalises a response the tracker could not judge by itself and says
+    /// why it was refused.
+    fn refuse(&self, misbehaviour: Misbehaviour) -> RequestError {
+        self.penalise(&misbehaviour);
         RequestError::BadResponse(misbehaviour)
     }
 
