@@ -1,7 +1,10 @@
 //! Capability matching (`rlpx.md`, "Message ID-based Multiplexing"): which of
 //! our capabilities a connection runs, and which message codes each one owns.
 
+use std::sync::Arc;
+
 use crate::base::{Capability, BASE_PROTOCOL_LENGTH};
+use crate::protocol::Protocol;
 
 /// A capability both sides announced, with the code range it owns on this
 /// connection: codes `offset .. offset + length`.
@@ -33,35 +36,131 @@ pub fn match_capabilities(
     ours: &[(Capability, u64)],
     theirs: &[Capability],
 ) -> Vec<SharedCapability> {
-    let mut best: std::collections::BTreeMap<&str, (&Capability, u64)> = Default::default();
-    for (cap, length) in ours {
+    match_indexed(ours, theirs)
+        .into_iter()
+        .map(|(_, shared)| shared)
+        .collect()
+}
+
+/// [`match_capabilities`], each result with the index in `ours` of the entry
+/// that won, so that the caller finds the protocol behind it without a search.
+fn match_indexed(ours: &[(Capability, u64)], theirs: &[Capability]) -> Vec<(usize, SharedCapability)> {
+    let mut best: std::collections::BTreeMap<&str, usize> = Default::default();
+    for (index, (cap, _)) in ours.iter().enumerate() {
         if !theirs.contains(cap) {
             continue;
         }
         match best.get(cap.name.as_str()) {
-            Some((kept, _)) if kept.version >= cap.version => {}
+            Some(&kept) if ours[kept].0.version >= cap.version => {}
             _ => {
-                best.insert(cap.name.as_str(), (cap, *length));
+                best.insert(cap.name.as_str(), index);
             }
         }
     }
     let mut offset = BASE_PROTOCOL_LENGTH;
     best.into_values()
-        .map(|(cap, length)| {
+        .map(|index| {
+            let (capability, length) = &ours[index];
             let shared = SharedCapability {
-                capability: cap.clone(),
+                capability: capability.clone(),
                 offset,
-                length,
+                length: *length,
             };
-            offset += length;
-            shared
+            offset = offset.saturating_add(*length);
+            (index, shared)
         })
         .collect()
 }
 
-/// The capability owning connection-level `code`, if any.
-pub fn owner(shared: &[SharedCapability], code: u64) -> Option<(usize, &SharedCapability)> {
-    shared.iter().enumerate().find(|(_, cap)| cap.owns(code))
+/// The capabilities one connection runs, with their code ranges: computed
+/// once, by the Hello stage, and then read by everything that needs to know
+/// which capability a message code belongs to (the multiplexer, metrics,
+/// message events).
+///
+/// It dereferences to the slice of [`SharedCapability`], in code order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CapabilityTable {
+    shared: Vec<SharedCapability>,
+}
+
+impl CapabilityTable {
+    /// A table of `shared`, which must be in code order with ranges that do
+    /// not overlap (as [`match_capabilities`] returns them).
+    pub fn new(shared: Vec<SharedCapability>) -> Self {
+        debug_assert!(shared
+            .windows(2)
+            .all(|pair| pair[0].offset.saturating_add(pair[0].length) <= pair[1].offset));
+        CapabilityTable { shared }
+    }
+
+    /// The capability owning connection-level `code`, with its index, if
+    /// any. A binary search over the ranges.
+    pub fn owner(&self, code: u64) -> Option<(usize, &SharedCapability)> {
+        let after = self.shared.partition_point(|cap| cap.offset <= code);
+        let index = after.checked_sub(1)?;
+        let cap = &self.shared[index];
+        cap.owns(code).then_some((index, cap))
+    }
+}
+
+impl std::ops::Deref for CapabilityTable {
+    type Target = [SharedCapability];
+
+    fn deref(&self) -> &[SharedCapability] {
+        &self.shared
+    }
+}
+
+/// The protocols a server offers, with the capability and code count of
+/// each read once: what the Hello stage announces and matches against.
+#[derive(Clone)]
+pub struct OfferedProtocols {
+    protocols: Vec<Arc<dyn Protocol>>,
+    offered: Vec<(Capability, u64)>,
+}
+
+impl OfferedProtocols {
+    /// The set of `protocols`.
+    pub fn new(protocols: Vec<Arc<dyn Protocol>>) -> Self {
+        let offered = protocols
+            .iter()
+            .map(|p| (p.capability(), p.message_count()))
+            .collect();
+        OfferedProtocols { protocols, offered }
+    }
+
+    /// The capabilities offered, in the order the protocols were given.
+    pub fn capabilities(&self) -> Vec<Capability> {
+        self.offered.iter().map(|(cap, _)| cap.clone()).collect()
+    }
+
+    /// Each offered capability with its number of message codes.
+    pub fn offered(&self) -> &[(Capability, u64)] {
+        &self.offered
+    }
+
+    /// The protocols, in the order given.
+    pub fn protocols(&self) -> &[Arc<dyn Protocol>] {
+        &self.protocols
+    }
+
+    /// Matches against a remote's capabilities: the table the connection
+    /// runs, and the protocol running each of its entries (same order).
+    pub fn negotiate(&self, theirs: &[Capability]) -> (CapabilityTable, Vec<Arc<dyn Protocol>>) {
+        let (indices, shared): (Vec<usize>, Vec<SharedCapability>) =
+            match_indexed(&self.offered, theirs).into_iter().unzip();
+        let protocols = indices
+            .into_iter()
+            .map(|index| self.protocols[index].clone())
+            .collect();
+        (CapabilityTable::new(shared), protocols)
+    }
+}
+
+impl std::fmt::Debug for OfferedProtocols {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.offered.iter().map(|(cap, _)| cap)).finish()
+    }
 }
 
 #[cfg(test)]
@@ -104,12 +203,15 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(owner(&shared, 0x10).unwrap().0, 0);
-        assert_eq!(owner(&shared, 0x20).unwrap().0, 0);
-        assert_eq!(owner(&shared, 0x21).unwrap().0, 1);
-        assert_eq!(owner(&shared, 0x28).unwrap().0, 1);
-        assert!(owner(&shared, 0x29).is_none());
-        assert!(owner(&shared, 0x0f).is_none());
+        let table = CapabilityTable::new(shared);
+        assert_eq!(table.owner(0x10).unwrap().0, 0);
+        assert_eq!(table.owner(0x20).unwrap().0, 0);
+        assert_eq!(table.owner(0x21).unwrap().0, 1);
+        assert_eq!(table.owner(0x28).unwrap().0, 1);
+        assert!(table.owner(0x29).is_none());
+        assert!(table.owner(0x0f).is_none());
+        assert!(table.owner(u64::MAX).is_none());
+        assert!(CapabilityTable::default().owner(0x10).is_none());
     }
 
     #[test]

@@ -59,7 +59,7 @@ use std::time::{Duration, Instant};
 
 use crate::enode::Enode;
 use crate::identity::PeerId;
-use crate::transport::Direction;
+use crate::pipeline::Direction;
 
 /// Default for [`DialConfig::max_active_dials`]: go-ethereum's
 /// `maxActiveDialTasks`.

@@ -3,8 +3,10 @@
 //! the layers above it.
 //!
 //! `p2p-core` knows no concrete transport. A transport crate such as
-//! `p2p-rlpx` turns a byte stream into a [`MsgConn`]; from there the
-//! [`exchange_hello`] step and everything after it are shared.
+//! `p2p-rlpx` is the encryption stage: it turns a byte stream into a
+//! [`MsgConn`]. From there the Hello stage, the checkpoints, the session and
+//! the plugins are shared; [`pipeline`] draws the chain, and
+//! [`Server::builder`] composes it.
 //!
 //! ```
 //! use p2p_core::{NodeKey, Enode};
@@ -29,13 +31,13 @@ pub mod msg;
 pub mod msgpipe;
 pub mod network;
 pub mod peer;
+pub mod pipeline;
 pub mod protocol;
 pub mod record;
 pub mod server;
 pub mod service;
 pub mod session;
 pub mod testing;
-pub mod transport;
 
 pub use base::{Capability, DisconnectReason, Hello};
 pub use enode::{Enode, EnodeError};
@@ -45,6 +47,7 @@ pub use peer::{Peer, PeerEvent, PeerInfo};
 pub use protocol::{CapabilityConn, CapabilitySender, Protocol, ProtocolFuture, SendError};
 pub use server::{NodeInfo, Server, ServerError};
 pub use service::{Disconnect, ServiceProtocol};
-pub use transport::{
-    exchange_hello, Authenticated, ConnGuards, Connecting, Direction, HelloError, MsgConn,
+pub use pipeline::{
+    exchange_hello, Authenticated, ConnGuards, Connecting, ConnectionEnd, Direction, Established,
+    HelloError, HelloStage, MsgConn, Negotiated, Side, Stage, StageError,
 };

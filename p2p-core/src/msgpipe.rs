@@ -76,13 +76,13 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::base::DisconnectReason;
-use crate::capability::SharedCapability;
+use crate::capability::{CapabilityTable, SharedCapability};
 use crate::identity::NodeKey;
 use crate::msg::Msg;
 use crate::peer::{Peer, PeerInfo};
 use crate::protocol::{CapabilityConn, Protocol};
 use crate::session::DEFAULT_QUEUE;
-use crate::transport::Direction;
+use crate::pipeline::Direction;
 
 /// How long a [`PipeEnd`] waits for the plugin unless told otherwise.
 pub const DEFAULT_PIPE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -331,11 +331,11 @@ pub fn peer_info_for(protocol: &dyn Protocol) -> PeerInfo {
         direction: Direction::Inbound,
         client_id: "msgpipe-test-peer".into(),
         capabilities: vec![capability.clone()],
-        shared: vec![SharedCapability {
+        shared: CapabilityTable::new(vec![SharedCapability {
             capability,
             offset: crate::base::BASE_PROTOCOL_LENGTH,
             length: protocol.message_count(),
-        }],
+        }]),
         listen_port: 0,
         trusted: false,
     }

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::base::{Capability, DisconnectReason, Hello};
-use crate::capability::SharedCapability;
+use crate::capability::CapabilityTable;
 use crate::identity::PeerId;
-use crate::transport::Direction;
+use crate::pipeline::{ConnectionEnd, Direction};
 
 /// A connected peer as the handshakes revealed it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -24,8 +24,9 @@ pub struct PeerInfo {
     pub client_id: String,
     /// Every capability it announced.
     pub capabilities: Vec<Capability>,
-    /// The capabilities this connection runs, with their code ranges.
-    pub shared: Vec<SharedCapability>,
+    /// The capabilities this connection runs, with their code ranges, as the
+    /// Hello stage matched them.
+    pub shared: CapabilityTable,
     /// The TCP port it says it listens on (0 if none).
     pub listen_port: u16,
     /// Whether it is a trusted peer (admitted above the peer limit).
@@ -38,7 +39,7 @@ impl PeerInfo {
         hello: &Hello,
         remote_addr: SocketAddr,
         direction: Direction,
-        shared: Vec<SharedCapability>,
+        shared: CapabilityTable,
     ) -> Self {
         PeerInfo {
             id: hello.id,
@@ -116,10 +117,9 @@ pub enum PeerEvent {
     Dropped {
         /// The peer.
         id: PeerId,
-        /// The disconnect reason, sent or received.
-        reason: DisconnectReason,
-        /// Whether the peer ended it.
-        by_remote: bool,
+        /// How: the side, the Disconnect reason sent or received, and the
+        /// error behind it.
+        end: ConnectionEnd,
     },
     /// A capability message was received or sent (only when message events
     /// are enabled in the config).

@@ -212,7 +212,7 @@ mod tests {
     use crate::msgpipe::{peer_info_for, run_plugin};
     use crate::session::{run_session, SessionConfig};
     use crate::testing::mem_pair;
-    use crate::transport::Direction;
+    use crate::pipeline::Direction;
     use crate::{NodeKey, PeerInfo};
 
     /// Code 0 is answered with code 1 and the same payload; code 2 waits for
@@ -433,7 +433,7 @@ mod tests {
             &hello,
             "127.0.0.1:30303".parse().unwrap(),
             Direction::Inbound,
-            shared,
+            crate::capability::CapabilityTable::new(shared),
         ));
         let session = tokio::spawn(async move {
             run_session(
@@ -463,7 +463,7 @@ mod tests {
         );
         assert_eq!(
             session.await.unwrap().reason,
-            DisconnectReason::SubprotocolError
+            Some(DisconnectReason::SubprotocolError)
         );
     }
 

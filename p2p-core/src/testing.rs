@@ -9,7 +9,7 @@ use futures::{Sink, Stream};
 
 use crate::identity::PeerId;
 use crate::msg::Msg;
-use crate::transport::MsgConn;
+use crate::pipeline::MsgConn;
 
 /// Messages one direction of a [`MemConn`] buffers before its sender waits.
 pub const MEM_CONN_BUFFER: usize = 64;

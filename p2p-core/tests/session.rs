@@ -8,11 +8,14 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use p2p_core::base::{self, Hello, DISCONNECT, PING, PONG};
-use p2p_core::capability::match_capabilities;
+use p2p_core::capability::OfferedProtocols;
 use p2p_core::protocol::{CapabilityConn, Protocol, ProtocolFuture};
-use p2p_core::session::{run_session, SessionConfig, SessionEnd};
+use p2p_core::session::{run_session, SessionConfig};
 use p2p_core::testing::{mem_pair, MemConn};
-use p2p_core::{Capability, Direction, DisconnectReason, Msg, NodeKey, Peer, PeerInfo};
+use p2p_core::{
+    Capability, ConnectionEnd, Direction, DisconnectReason, Msg, NodeKey, Peer, PeerInfo, Side,
+    Stage,
+};
 use tokio::sync::mpsc;
 
 /// Code 0 is a request answered with code 1 carrying the same payload and the
@@ -58,7 +61,7 @@ type Running = (
     MemConn,
     mpsc::UnboundedReceiver<(&'static str, Msg)>,
     tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<SessionEnd>,
+    tokio::task::JoinHandle<ConnectionEnd>,
 );
 
 /// Runs a session with the capabilities named, against a raw [`MemConn`]
@@ -75,21 +78,7 @@ fn start(names: &[&'static str], remote_caps: &[Capability], config: SessionConf
             }) as Arc<dyn Protocol>
         })
         .collect();
-    let offered: Vec<_> = protocols
-        .iter()
-        .map(|p| (p.capability(), p.message_count()))
-        .collect();
-    let shared = match_capabilities(&offered, remote_caps);
-    let running: Vec<_> = shared
-        .iter()
-        .map(|s| {
-            protocols
-                .iter()
-                .find(|p| p.capability() == s.capability)
-                .unwrap()
-                .clone()
-        })
-        .collect();
+    let (shared, running) = OfferedProtocols::new(protocols).negotiate(remote_caps);
     let hello = Hello {
         protocol_version: 5,
         client_id: "remote".into(),
@@ -165,8 +154,8 @@ async fn messages_of_two_capabilities_flow_both_ways() {
         .await
         .unwrap();
     let end = session.await.unwrap();
-    assert_eq!(end.reason, DisconnectReason::Requested);
-    assert!(end.by_remote);
+    assert_eq!(end.reason, Some(DisconnectReason::Requested));
+    assert!(end.by_remote());
 }
 
 #[tokio::test]
@@ -184,10 +173,7 @@ async fn only_shared_capabilities_run_and_unknown_codes_end_the_connection() {
     let end = session.await.unwrap();
     assert_eq!(
         end,
-        SessionEnd {
-            reason: DisconnectReason::ProtocolError,
-            by_remote: false
-        }
+        ConnectionEnd::local(Stage::Session, DisconnectReason::ProtocolError)
     );
 }
 
@@ -209,7 +195,7 @@ async fn idle_peers_are_pinged_and_silent_ones_dropped() {
     // We never answer: past the read deadline the session ends.
     expect_disconnect(&mut remote, DisconnectReason::PingTimeout).await;
     let end = session.await.unwrap();
-    assert_eq!(end.reason, DisconnectReason::PingTimeout);
+    assert_eq!(end.reason, Some(DisconnectReason::PingTimeout));
 }
 
 #[tokio::test]
@@ -218,10 +204,7 @@ async fn a_plugin_can_disconnect_its_peer() {
         start(&["alpha"], &caps(&["alpha"]), SessionConfig::default());
     remote.send(Msg::new(0x12, vec![0x04])).await.unwrap();
     expect_disconnect(&mut remote, DisconnectReason::TooManyPeers).await;
-    assert_eq!(
-        session.await.unwrap().reason,
-        DisconnectReason::TooManyPeers
-    );
+    assert_eq!(session.await.unwrap().reason, Some(DisconnectReason::TooManyPeers));
 }
 
 #[tokio::test]
@@ -230,10 +213,7 @@ async fn a_failing_plugin_ends_the_session_with_its_reason() {
         start(&["alpha"], &caps(&["alpha"]), SessionConfig::default());
     remote.send(Msg::new(0x13, vec![])).await.unwrap();
     expect_disconnect(&mut remote, DisconnectReason::SubprotocolError).await;
-    assert_eq!(
-        session.await.unwrap().reason,
-        DisconnectReason::SubprotocolError
-    );
+    assert_eq!(session.await.unwrap().reason, Some(DisconnectReason::SubprotocolError));
 }
 
 #[tokio::test]
@@ -245,10 +225,7 @@ async fn shutdown_says_client_quitting() {
     let end = session.await.unwrap();
     assert_eq!(
         end,
-        SessionEnd {
-            reason: DisconnectReason::ClientQuitting,
-            by_remote: false
-        }
+        ConnectionEnd::local(Stage::Session, DisconnectReason::ClientQuitting)
     );
 }
 
@@ -265,10 +242,7 @@ async fn a_second_hello_is_a_protocol_error() {
     };
     remote.send(hello.to_msg()).await.unwrap();
     expect_disconnect(&mut remote, DisconnectReason::ProtocolError).await;
-    assert_eq!(
-        session.await.unwrap().reason,
-        DisconnectReason::ProtocolError
-    );
+    assert_eq!(session.await.unwrap().reason, Some(DisconnectReason::ProtocolError));
 }
 
 #[tokio::test]
@@ -280,12 +254,14 @@ async fn the_remote_closing_ends_the_session() {
         .await
         .unwrap()
         .unwrap();
-    assert!(end.by_remote);
+    assert!(end.by_remote());
 }
 
 #[tokio::test]
 async fn a_peer_over_the_rate_limit_is_disconnected_with_subprotocol_error() {
-    use p2p_core::layers::rate_limit::{Rate, RateLimitConfig, RateLimitPolicy, RateLimitedConn};
+    use p2p_core::layers::rate_limit::{
+        Rate, RateLimitConfig, RateLimitError, RateLimitPolicy, RateLimitedConn,
+    };
     let (ours, mut remote) = mem_pair(NodeKey::random().id(), NodeKey::random().id());
     let limited = RateLimitedConn::new(
         ours,
@@ -303,7 +279,7 @@ async fn a_peer_over_the_rate_limit_is_disconnected_with_subprotocol_error() {
         name: "alpha",
         seen: seen_tx,
     });
-    let shared = match_capabilities(&[(protocol.capability(), 4)], &caps(&["alpha"]));
+    let (shared, protocols) = OfferedProtocols::new(vec![protocol]).negotiate(&caps(&["alpha"]));
     let hello = Hello {
         protocol_version: 5,
         client_id: "flooder".into(),
@@ -317,7 +293,7 @@ async fn a_peer_over_the_rate_limit_is_disconnected_with_subprotocol_error() {
         run_session(
             limited,
             info,
-            vec![protocol],
+            protocols,
             &config,
             std::future::pending(),
         )
@@ -329,11 +305,12 @@ async fn a_peer_over_the_rate_limit_is_disconnected_with_subprotocol_error() {
         }
     }
     expect_disconnect(&mut remote, DisconnectReason::SubprotocolError).await;
+    let end = session.await.unwrap();
     assert_eq!(
-        session.await.unwrap(),
-        SessionEnd {
-            reason: DisconnectReason::SubprotocolError,
-            by_remote: false
-        }
+        (end.stage, end.side, end.reason),
+        (Stage::Session, Side::Local, Some(DisconnectReason::SubprotocolError))
     );
+    // The rate limit's own error is kept, typed.
+    let error = end.error.expect("the read error");
+    assert!(error.find::<RateLimitError<p2p_core::testing::MemConnClosed>>().is_some(), "{error}");
 }

@@ -58,7 +58,7 @@ use pin_project::pin_project;
 use serde::{Deserialize, Serialize};
 use tower::{Layer, Service};
 
-use crate::transport::Connecting;
+use crate::pipeline::Connecting;
 
 /// Why a layer of the setup pipeline refused a connection.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

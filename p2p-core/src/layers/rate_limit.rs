@@ -78,7 +78,7 @@ use tower::{Layer, Service};
 use crate::base::{DisconnectReason, BASE_PROTOCOL_MAX_MSG_SIZE, DISCONNECT, HELLO};
 use crate::identity::PeerId;
 use crate::msg::Msg;
-use crate::transport::{Authenticated, MsgConn};
+use crate::pipeline::{Authenticated, MsgConn};
 
 /// The disconnect reason for a peer that exceeded its rate (see the module
 /// documentation for why this one).
@@ -687,7 +687,7 @@ mod tests {
     use crate::base::{ping_msg, PING};
     use crate::identity::NodeKey;
     use crate::testing::{mem_pair, MemConn, MemConnClosed};
-    use crate::transport::{ConnGuards, Connecting, Direction};
+    use crate::pipeline::{ConnGuards, Connecting, Direction};
 
     const MS: Duration = Duration::from_millis(1);
 

@@ -48,7 +48,7 @@ use serde::{Deserialize, Serialize};
 use tower::{Layer, Service};
 
 use crate::layers::filter::{FilterError, Refused, ResponseFuture};
-use crate::transport::{Connecting, Direction};
+use crate::pipeline::{Connecting, Direction};
 
 /// How long an inbound attempt from one IP blocks the next: go-ethereum's
 /// `inboundThrottleTime`.

@@ -1,0 +1,238 @@
+//! One connection task: a connection driven through the stages and the two
+//! checkpoints, from its first byte to its end.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+use tower::{BoxError, ServiceExt};
+use tracing::{debug, Instrument};
+
+use super::peers::Admitted;
+use super::{Command, HelloStack, SessionStack, SetupStack};
+use crate::base::DisconnectReason;
+use crate::identity::PeerId;
+use crate::pipeline::{
+    send_disconnect, Connecting, ConnectionEnd, Established, HandshakeTimeout, HelloError,
+    MsgConn, Side, Stage, StageError,
+};
+use crate::service::disconnect_reason;
+
+/// What every connection task needs, shared read-only.
+pub(super) struct Context {
+    pub commands: mpsc::Sender<Command>,
+    pub handshake_timeout: Duration,
+    /// Turns true when the server stops: handshakes in progress give up.
+    pub closing: watch::Receiver<bool>,
+}
+
+/// The three stacks a connection passes through.
+#[derive(Clone)]
+pub(super) struct Stages<T, H, S> {
+    pub setup: T,
+    pub hello: H,
+    pub session: S,
+}
+
+/// Resolves when the server starts closing.
+pub(super) async fn closed(mut closing: watch::Receiver<bool>) {
+    let _ = closing.wait_for(|closing| *closing).await;
+}
+
+/// One connection from its first byte to its end, as a task for the
+/// supervisor. For dials (`dialed` is the target), reports the outcome to
+/// the dial scheduler.
+pub(super) fn connection<Io, C, T, H, S>(
+    context: Arc<Context>,
+    stages: Stages<T, H, S>,
+    conn: Connecting<Io>,
+    dialed: Option<PeerId>,
+) -> BoxFuture<'static, ()>
+where
+    Io: Send + 'static,
+    C: MsgConn + 'static,
+    T: SetupStack<Io, C>,
+    H: HelloStack<C>,
+    S: SessionStack<C>,
+{
+    let span = tracing::info_span!("peer", addr = %conn.remote_addr, dir = ?conn.direction);
+    Box::pin(
+        async move {
+            let admitted = run(&context, stages, conn).await;
+            if let Some(id) = dialed {
+                let _ = context.commands.send(Command::DialDone(id, admitted)).await;
+            }
+        }
+        .instrument(span),
+    )
+}
+
+/// Runs the stages; returns whether the peer was admitted.
+async fn run<Io, C, T, H, S>(context: &Context, stages: Stages<T, H, S>, conn: Connecting<Io>) -> bool
+where
+    Io: Send + 'static,
+    C: MsgConn + 'static,
+    T: SetupStack<Io, C>,
+    H: HelloStack<C>,
+    S: SessionStack<C>,
+{
+    let deadline = Instant::now() + context.handshake_timeout;
+    let setup = stages.setup.oneshot(conn);
+    let mut authenticated = match context.within(deadline, setup).await {
+        Some(Ok(authenticated)) => authenticated,
+        Some(Err(err)) => return ended_early(setup_end(err.into())),
+        None => return ended_early(context.timed_out(Stage::Setup)),
+    };
+    let id = authenticated.conn.remote_id();
+    let serial = match context.reserve(id, authenticated.direction).await {
+        Ok(serial) => serial,
+        Err(reason) => {
+            // Refused before any Hello, as go-ethereum does.
+            send_disconnect(&mut authenticated.conn, reason).await;
+            return ended_early(ConnectionEnd::local(Stage::Admission, reason));
+        }
+    };
+    let negotiated = match context.within(deadline, stages.hello.oneshot(authenticated)).await {
+        Some(Ok(negotiated)) => negotiated,
+        Some(Err(err)) => return context.left(id, serial, hello_end::<C>(err.into())).await,
+        None => return context.left(id, serial, context.timed_out(Stage::Hello)).await,
+    };
+    let mut conn = negotiated.conn;
+    let Admitted { info, stop } = match context.admit(serial, negotiated.info).await {
+        Ok(admitted) => admitted,
+        Err(reason) => {
+            send_disconnect(&mut conn, reason).await;
+            let end = ConnectionEnd::local(Stage::Checkpoint, reason);
+            return context.left(id, serial, end).await;
+        }
+    };
+    let established = Established {
+        conn,
+        info,
+        protocols: negotiated.protocols,
+        stop: Box::pin(async move { stop.await.unwrap_or(DisconnectReason::ClientQuitting) }),
+    };
+    let end = match stages.session.oneshot(established).await {
+        Ok(end) => end,
+        Err(err) => session_failed(err.into()),
+    };
+    drop(negotiated.guards);
+    context.left(id, serial, end).await;
+    true
+}
+
+impl Context {
+    /// Runs `step` until the handshake `deadline` or the server's stop;
+    /// `None` when either comes first.
+    async fn within<F: std::future::Future>(&self, deadline: Instant, step: F) -> Option<F::Output> {
+        tokio::select! {
+            outcome = tokio::time::timeout_at(deadline, step) => outcome.ok(),
+            _ = closed(self.closing.clone()) => None,
+        }
+    }
+
+    fn timed_out(&self, stage: Stage) -> ConnectionEnd {
+        let err = HandshakeTimeout(self.handshake_timeout);
+        ConnectionEnd::failed(stage, Side::Local, StageError::new(err))
+    }
+
+    async fn reserve(&self, id: PeerId, direction: crate::pipeline::Direction) -> Result<u64, DisconnectReason> {
+        let (reply, verdict) = oneshot::channel();
+        let command = Command::Reserve {
+            id,
+            direction,
+            reply,
+        };
+        if self.commands.send(command).await.is_err() {
+            return Err(DisconnectReason::ClientQuitting);
+        }
+        verdict.await.unwrap_or(Err(DisconnectReason::ClientQuitting))
+    }
+
+    async fn admit(
+        &self,
+        serial: u64,
+        info: crate::peer::PeerInfo,
+    ) -> Result<Admitted, DisconnectReason> {
+        let (reply, verdict) = oneshot::channel();
+        let command = Command::Admit {
+            serial,
+            info: Box::new(info),
+            reply,
+        };
+        if self.commands.send(command).await.is_err() {
+            return Err(DisconnectReason::ClientQuitting);
+        }
+        verdict.await.unwrap_or(Err(DisconnectReason::ClientQuitting))
+    }
+
+    /// Tells the supervisor that the connection `serial` of `id` ended;
+    /// returns false, for the callers that end before admission.
+    async fn left(&self, id: PeerId, serial: u64, end: ConnectionEnd) -> bool {
+        if end.stage != Stage::Session {
+            log_early_end(&end);
+        }
+        let _ = self.commands.send(Command::Left { id, serial, end }).await;
+        false
+    }
+}
+
+/// Logs a connection that ended before its session; returns false.
+fn ended_early(end: ConnectionEnd) -> bool {
+    log_early_end(&end);
+    false
+}
+
+fn log_early_end(end: &ConnectionEnd) {
+    debug!(
+        stage = %end.stage,
+        side = ?end.side,
+        reason = ?end.reason,
+        error = end.error.as_ref().map(tracing::field::display),
+        "connection ended before its session"
+    );
+}
+
+/// The side a failure most likely came from: the peer when the connection
+/// was closed or reset under us, else ours (we detected the fault).
+fn side_of(err: &StageError) -> Side {
+    use std::io::ErrorKind::*;
+    match err.find::<std::io::Error>().map(|err| err.kind()) {
+        Some(UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe) => Side::Remote,
+        _ => Side::Local,
+    }
+}
+
+/// How a connection ends whose setup stack failed.
+fn setup_end(err: BoxError) -> ConnectionEnd {
+    let err = StageError::new(err);
+    ConnectionEnd::failed(Stage::Setup, side_of(&err), err)
+}
+
+/// How a connection ends whose Hello stack failed: the remote's Disconnect,
+/// the reason our stage sent, or a transport failure.
+fn hello_end<C: MsgConn>(err: BoxError) -> ConnectionEnd {
+    let err = StageError::new(err);
+    let (side, reason) = match err.find::<HelloError<C::ConnError>>() {
+        Some(HelloError::Disconnected(reason)) => (Side::Remote, Some(*reason)),
+        Some(HelloError::Closed) => (Side::Remote, None),
+        Some(hello) => (side_of(&err), hello.disconnect_reason()),
+        // A layer around the Hello stage refused the peer.
+        None => (Side::Local, Some(disconnect_reason(err.get()))),
+    };
+    ConnectionEnd {
+        stage: Stage::Hello,
+        side,
+        reason,
+        error: Some(err),
+    }
+}
+
+/// How a session ends whose stack failed instead of returning an end.
+fn session_failed(err: BoxError) -> ConnectionEnd {
+    let reason = disconnect_reason(&*err);
+    debug!(%err, %reason, "session stack failed");
+    ConnectionEnd::local(Stage::Session, reason).with_error(StageError::new(err))
+}
