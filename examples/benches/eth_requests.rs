@@ -98,11 +98,14 @@ async fn node(chain: Arc<MemoryChain>) -> Node {
     );
     let events = eth.subscribe();
     let config = Config::builder()
-        .private_key(key.clone())
         .listen_addr("127.0.0.1:0".parse::<std::net::SocketAddr>().expect("addr"))
         .build()
         .expect("config");
-    let server = Server::start(config, eth.protocols(), RlpxTransport::new(Arc::new(key)))
+    let server = Server::builder(key)
+        .config(config)
+        .protocols(eth.protocols())
+        .encryption(RlpxTransport::new)
+        .start()
         .await
         .expect("server starts");
     Node { server, events }

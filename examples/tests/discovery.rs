@@ -29,13 +29,13 @@ struct DiscoveringNode {
 /// A server on 127.0.0.1 without discovery of its own.
 async fn plain_server() -> (Server, NodeKey) {
     let key = NodeKey::random();
-    let config = Config::builder()
-        .private_key(key.clone())
-        .listen_addr(localhost())
-        .build()
-        .unwrap();
+    let config = Config::builder().listen_addr(localhost()).build().unwrap();
     let protocols: Vec<Arc<dyn Protocol>> = examples::default_protocols();
-    let server = Server::start(config, protocols, RlpxTransport::new(Arc::new(key.clone())))
+    let server = Server::builder(key.clone())
+        .config(config)
+        .protocols(protocols)
+        .encryption(RlpxTransport::new)
+        .start()
         .await
         .unwrap();
     (server, key)

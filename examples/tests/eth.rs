@@ -52,12 +52,14 @@ async fn node(
     let eth = Eth::new(config, chain.clone());
     let events = eth.subscribe();
     let server_config = Config::builder()
-        .private_key(key.clone())
         .listen_addr("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())
         .build()
         .unwrap();
-    let transport = RlpxTransport::new(Arc::new(key.clone()));
-    let server = Server::start(server_config, eth.protocols(), transport)
+    let server = Server::builder(key.clone())
+        .config(server_config)
+        .protocols(eth.protocols())
+        .encryption(RlpxTransport::new)
+        .start()
         .await
         .unwrap();
     Node {
@@ -342,8 +344,8 @@ async fn a_node_of_another_chain_is_refused_on_both_sides() {
     // The session ends with SubprotocolError, whichever side said it first.
     let dropped = timeout(WAIT, async {
         loop {
-            if let PeerEvent::Dropped { reason, .. } = a_peer_events.recv().await.unwrap() {
-                break reason;
+            if let PeerEvent::Dropped { end, .. } = a_peer_events.recv().await.unwrap() {
+                break end.reason.expect("a session ends with a reason");
             }
         }
     })

@@ -48,11 +48,14 @@ async fn node(blocks: u64) -> Node {
     );
     let events = eth.subscribe();
     let config = Config::builder()
-        .private_key(key.clone())
         .listen_addr("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())
         .build()
         .unwrap();
-    let server = Server::start(config, eth.protocols(), RlpxTransport::new(Arc::new(key)))
+    let server = Server::builder(key)
+        .config(config)
+        .protocols(eth.protocols())
+        .encryption(RlpxTransport::new)
+        .start()
         .await
         .unwrap();
     Node {

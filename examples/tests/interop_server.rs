@@ -97,13 +97,17 @@ async fn node() -> Node {
     let (seen_tx, seen) = mpsc::unbounded_channel();
     let protocols: Vec<Arc<dyn Protocol>> = vec![Arc::new(Demo { seen: seen_tx })];
     let config = Config::builder()
-        .private_key(key.clone())
         .client_id("devp2p-rs/interop-server-test")
         .listen_addr(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         .build()
         .unwrap();
-    let transport = RlpxTransport::new(Arc::new(key.clone()));
-    let server = Server::start(config, protocols, transport).await.unwrap();
+    let server = Server::builder(key.clone())
+        .config(config)
+        .protocols(protocols)
+        .encryption(RlpxTransport::new)
+        .start()
+        .await
+        .unwrap();
     let events = server.subscribe_events();
     Node {
         server,
@@ -129,11 +133,11 @@ async fn expect_added(node: &mut Node) -> Arc<PeerInfo> {
 
 async fn expect_dropped(node: &mut Node) -> (PeerId, DisconnectReason, bool) {
     match next_event(node).await {
-        PeerEvent::Dropped {
+        PeerEvent::Dropped { id, end } => (
             id,
-            reason,
-            by_remote,
-        } => (id, reason, by_remote),
+            end.reason.expect("a session ends with a reason"),
+            end.by_remote(),
+        ),
         other => panic!("expected Dropped, got {other:?}"),
     }
 }
@@ -155,8 +159,8 @@ fn check_peer(info: &PeerInfo, js_hello: &serde_json::Value, ours: &Node, js_id:
         info.client_id
     );
     assert_eq!(
-        info.shared,
-        vec![SharedCapability {
+        *info.shared,
+        [SharedCapability {
             capability: demo_cap(),
             offset: 16,
             length: 2,

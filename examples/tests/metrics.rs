@@ -2,7 +2,6 @@
 //! own `instance` label. (A process-wide recorder is installed, so this is
 //! the only test of its binary.)
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
@@ -12,7 +11,6 @@ use p2p_core::protocol::{CapabilityConn, Protocol, ProtocolFuture};
 use p2p_core::{Capability, NodeKey, Peer, PeerEvent, Server};
 use p2p_rlpx::RlpxTransport;
 use tokio::time::timeout;
-use tower::ServiceBuilder;
 
 /// A capability that only keeps the peer connected.
 struct Idle;
@@ -36,16 +34,21 @@ impl Protocol for Idle {
 
 async fn start(key: &NodeKey) -> Server {
     let config = Config::builder()
-        .private_key(key.clone())
         .listen_addr("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())
         .build()
         .unwrap();
-    let protocols: Vec<Arc<dyn Protocol>> = vec![Arc::new(Idle)];
-    // One line adds the metrics layer to the setup stack.
-    let transport = ServiceBuilder::new()
-        .layer(MetricsLayer::new(instance_label(&key.id())).with_protocols(&protocols))
-        .service(RlpxTransport::new(Arc::new(key.clone())));
-    Server::start(config, protocols, transport).await.unwrap()
+    let metrics = MetricsLayer::new(instance_label(&key.id()));
+    // One line each: handshakes timed in the setup stack, messages counted
+    // in the session stack.
+    Server::builder(key.clone())
+        .config(config)
+        .protocol(Idle)
+        .encryption(RlpxTransport::new)
+        .setup_layer(metrics.clone())
+        .session_layer(metrics)
+        .start()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]

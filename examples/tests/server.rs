@@ -6,14 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use p2p_core::base::{Hello, BASE_PROTOCOL_VERSION, DISCONNECT, PING};
+use p2p_core::base::{Hello, BASE_PROTOCOL_VERSION, DISCONNECT, HELLO, PING};
 use p2p_core::config::Config;
 use p2p_core::network::{Network, TcpNetwork};
 use p2p_core::protocol::{CapabilityConn, Protocol, ProtocolFuture};
-use p2p_core::server::Session;
+use p2p_core::server::SessionStack;
 use p2p_core::session::SessionService;
 use p2p_core::{
-    exchange_hello, Capability, DisconnectReason, Enode, Msg, NodeKey, Peer, PeerEvent, Server,
+    Capability, ConnectionEnd, DisconnectReason, Enode, Msg, MsgConn, NodeKey, Peer, PeerEvent,
+    Server,
 };
 use p2p_rlpx::{RlpxStream, RlpxTransport};
 use tokio::net::TcpStream;
@@ -79,7 +80,7 @@ async fn node_with<N, L>(
 where
     N: Network,
     L: tower::Layer<SessionService>,
-    L::Service: Session<RlpxStream<N::Io>>,
+    L::Service: SessionStack<RlpxStream<N::Io>>,
 {
     let key = NodeKey::random();
     let (seen_tx, seen) = mpsc::unbounded_channel();
@@ -93,14 +94,17 @@ where
         })
         .collect();
     let config = configure(
-        Config::builder()
-            .private_key(key.clone())
-            .listen_addr("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()),
+        Config::builder().listen_addr("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()),
     )
     .build()
     .unwrap();
-    let transport = RlpxTransport::new(Arc::new(key.clone()));
-    let server = Server::start_with(network, config, protocols, transport, session_layer)
+    let server = Server::builder(key.clone())
+        .config(config)
+        .network(network)
+        .protocols(protocols)
+        .encryption(RlpxTransport::new)
+        .session_layer(session_layer)
+        .start()
         .await
         .unwrap();
     let events = server.subscribe_events();
@@ -156,27 +160,38 @@ async fn two_servers_connect_and_talk_on_two_capabilities_both_ways() {
 
     // A graceful stop says ClientQuitting to every peer and waits for them.
     timeout(WAIT, a.server.stop()).await.expect("stop returns");
-    let PeerEvent::Dropped {
-        id,
-        reason,
-        by_remote,
-    } = next_event(&mut b).await
-    else {
+    let PeerEvent::Dropped { id, end } = next_event(&mut b).await else {
         panic!("expected Dropped")
     };
     assert_eq!(
-        (id, reason, by_remote),
-        (a.key.id(), DisconnectReason::ClientQuitting, true)
+        (id, end.reason, end.by_remote()),
+        (a.key.id(), Some(DisconnectReason::ClientQuitting), true)
     );
     assert_eq!(a.server.peer_count().await, 0);
     b.server.stop().await;
 }
 
-/// Dials `node` as a bare RLPx client announcing `caps`, and returns the
-/// reason the server disconnects it with (None if it admits it).
-async fn probe(node: &Node, key: &NodeKey, caps: &[&str]) -> Option<DisconnectReason> {
+/// Dials `node` as a bare RLPx client announcing `caps`, and returns how
+/// the server refused it (None if it admits it).
+async fn probe(node: &Node, key: &NodeKey, caps: &[&str]) -> Option<Refusal> {
     let (_conn, verdict) = join(enode(node).tcp_addr(), node.key.id(), key, caps).await;
     verdict
+}
+
+/// A refusal before the server's Hello: the first checkpoint.
+fn before_hello(reason: DisconnectReason) -> Option<Refusal> {
+    Some(Refusal {
+        reason,
+        after_hello: false,
+    })
+}
+
+/// A refusal after the server's Hello: the second checkpoint.
+fn after_hello(reason: DisconnectReason) -> Option<Refusal> {
+    Some(Refusal {
+        reason,
+        after_hello: true,
+    })
 }
 
 #[tokio::test]
@@ -184,15 +199,15 @@ async fn the_checkpoint_refuses_with_the_right_reason() {
     // Two slots: one for a dialed peer, one for an inbound one.
     let a = node(&["alpha"], |c| c.max_peers(2)).await;
 
-    // Ourselves.
+    // Ourselves: refused right after the encryption handshake.
     assert_eq!(
         probe(&a, &a.key, &["alpha"]).await,
-        Some(DisconnectReason::ConnectedToSelf)
+        before_hello(DisconnectReason::ConnectedToSelf)
     );
-    // No capability in common.
+    // No capability in common: only the Hello can tell.
     assert_eq!(
         probe(&a, &NodeKey::random(), &["gamma"]).await,
-        Some(DisconnectReason::UselessPeer)
+        after_hello(DisconnectReason::UselessPeer)
     );
 
     // The inbound slot taken by a first peer; then a duplicate and a stranger.
@@ -202,11 +217,11 @@ async fn the_checkpoint_refuses_with_the_right_reason() {
     assert_eq!(a.server.peer_count().await, 1);
     assert_eq!(
         probe(&a, &first, &["alpha"]).await,
-        Some(DisconnectReason::AlreadyConnected)
+        before_hello(DisconnectReason::AlreadyConnected)
     );
     assert_eq!(
         probe(&a, &NodeKey::random(), &["alpha"]).await,
-        Some(DisconnectReason::TooManyPeers)
+        before_hello(DisconnectReason::TooManyPeers)
     );
 
     // A trusted peer gets in although the server is full.
@@ -226,37 +241,54 @@ async fn removing_a_static_peer_disconnects_it_with_requested() {
     assert!(matches!(next_event(&mut a).await, PeerEvent::Added(_)));
     assert!(matches!(next_event(&mut b).await, PeerEvent::Added(_)));
     a.server.remove_peer(b.key.id()).await;
-    let PeerEvent::Dropped {
-        reason, by_remote, ..
-    } = next_event(&mut b).await
-    else {
+    let PeerEvent::Dropped { end, .. } = next_event(&mut b).await else {
         panic!("expected Dropped")
     };
-    assert_eq!((reason, by_remote), (DisconnectReason::Requested, true));
+    assert_eq!(
+        (end.reason, end.by_remote()),
+        (Some(DisconnectReason::Requested), true)
+    );
     a.server.stop().await;
     b.server.stop().await;
 }
 
 #[tokio::test]
-async fn a_server_without_a_key_does_not_start() {
-    let config = Config::builder().listen_addr(None).build().unwrap();
-    let transport = RlpxTransport::new(Arc::new(NodeKey::random()));
-    let err = Server::start(config, vec![], transport)
+async fn a_config_naming_another_key_is_refused() {
+    let config = Config::builder()
+        .private_key(NodeKey::random())
+        .listen_addr(None)
+        .build()
+        .unwrap();
+    let err = Server::builder(NodeKey::random())
+        .config(config)
+        .encryption(RlpxTransport::new)
+        .start()
         .await
         .err()
         .expect("refused");
-    assert!(err.to_string().contains("key"), "{err}");
+    assert!(
+        matches!(err, p2p_core::ServerError::KeyMismatch { .. }),
+        "{err}"
+    );
+}
+
+/// How the server refused a bare client: the reason, and whether its Hello
+/// came first.
+#[derive(Debug, PartialEq, Eq)]
+struct Refusal {
+    reason: DisconnectReason,
+    after_hello: bool,
 }
 
 /// Connects as a bare RLPx client with `key`, announcing `caps`, and keeps
-/// the connection (answering Pings); returns it with the reason the server
-/// disconnected it with, if it did within two seconds.
+/// the connection (answering Pings); returns it with how the server refused
+/// it, if it did within two seconds.
 async fn join(
     addr: std::net::SocketAddr,
     server: p2p_core::PeerId,
     key: &NodeKey,
     caps: &[&str],
-) -> (RlpxStream<TcpStream>, Option<DisconnectReason>) {
+) -> (RlpxStream<TcpStream>, Option<Refusal>) {
     let tcp = TcpStream::connect(addr).await.unwrap();
     let mut conn = RlpxStream::connect(tcp, key, server).await.unwrap();
     let hello = Hello {
@@ -266,12 +298,23 @@ async fn join(
         listen_port: 0,
         id: key.id(),
     };
-    exchange_hello(&mut conn, &hello).await.unwrap();
+    conn.send(hello.to_msg()).await.unwrap();
+    let mut after_hello = false;
     let verdict = loop {
         match timeout(Duration::from_secs(2), conn.next()).await {
             Err(_) => break None,
             Ok(Some(Ok(msg))) if msg.code == DISCONNECT => {
-                break Some(DisconnectReason::decode_payload(&msg.payload).unwrap())
+                let reason = DisconnectReason::decode_payload(&msg.payload).unwrap();
+                break Some(Refusal {
+                    reason,
+                    after_hello,
+                });
+            }
+            Ok(Some(Ok(msg))) if msg.code == HELLO => {
+                assert!(!after_hello, "one Hello");
+                let theirs = Hello::decode_payload(&msg.payload).unwrap();
+                conn.set_snappy(hello.snappy_with(&theirs));
+                after_hello = true;
             }
             Ok(Some(Ok(msg))) if msg.code == PING => {
                 conn.send(p2p_core::base::pong_msg()).await.unwrap();
@@ -301,8 +344,9 @@ async fn max_peers_holds_under_100_concurrent_inbound_attempts() {
             .unwrap()
         {
             (conn, None) => admitted.push(conn),
-            (_, Some(reason)) => {
-                assert_eq!(reason, DisconnectReason::TooManyPeers);
+            (_, refusal) => {
+                // Refused at the first checkpoint: no Hello spent on them.
+                assert_eq!(refusal, before_hello(DisconnectReason::TooManyPeers));
                 refused += 1;
             }
         }
@@ -504,11 +548,10 @@ async fn message_events_report_capability_traffic_when_enabled() {
 
 #[tokio::test]
 async fn a_session_layer_sees_every_peer_session() {
-    use p2p_core::session::SessionEnd;
-    let (ends_tx, mut ends) = mpsc::unbounded_channel::<SessionEnd>();
+    let (ends_tx, mut ends) = mpsc::unbounded_channel::<ConnectionEnd>();
     // One line adds a layer to the session stack: here, one that records how
     // each session ended.
-    let layer = tower::util::MapResponseLayer::new(move |end: SessionEnd| {
+    let layer = tower::util::MapResponseLayer::new(move |end: ConnectionEnd| {
         let _ = ends_tx.send(end.clone());
         end
     });
@@ -522,8 +565,8 @@ async fn a_session_layer_sees_every_peer_session() {
     ));
     server.remove_peer(b.key.id()).await;
     let end = timeout(WAIT, ends.recv()).await.unwrap().unwrap();
-    assert_eq!(end.reason, DisconnectReason::Requested);
-    assert!(!end.by_remote);
+    assert_eq!(end.reason, Some(DisconnectReason::Requested));
+    assert!(!end.by_remote());
     server.stop().await;
     b.server.stop().await;
 }

@@ -156,12 +156,14 @@ async fn node(state: Arc<MemorySnapState>, configure: impl FnOnce(&mut SnapConfi
     let mut protocols = eth.protocols();
     protocols.push(snap.protocol());
     let server_config = Config::builder()
-        .private_key(key.clone())
         .listen_addr("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())
         .build()
         .unwrap();
-    let transport = RlpxTransport::new(Arc::new(key.clone()));
-    let server = Server::start(server_config, protocols, transport)
+    let server = Server::builder(key.clone())
+        .config(server_config)
+        .protocols(protocols)
+        .encryption(RlpxTransport::new)
+        .start()
         .await
         .unwrap();
     Node {

@@ -44,7 +44,10 @@ pub fn match_capabilities(
 
 /// [`match_capabilities`], each result with the index in `ours` of the entry
 /// that won, so that the caller finds the protocol behind it without a search.
-fn match_indexed(ours: &[(Capability, u64)], theirs: &[Capability]) -> Vec<(usize, SharedCapability)> {
+fn match_indexed(
+    ours: &[(Capability, u64)],
+    theirs: &[Capability],
+) -> Vec<(usize, SharedCapability)> {
     let mut best: std::collections::BTreeMap<&str, usize> = Default::default();
     for (index, (cap, _)) in ours.iter().enumerate() {
         if !theirs.contains(cap) {
@@ -159,7 +162,9 @@ impl OfferedProtocols {
 
 impl std::fmt::Debug for OfferedProtocols {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.offered.iter().map(|(cap, _)| cap)).finish()
+        f.debug_list()
+            .entries(self.offered.iter().map(|(cap, _)| cap))
+            .finish()
     }
 }
 

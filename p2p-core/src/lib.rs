@@ -44,10 +44,10 @@ pub use enode::{Enode, EnodeError};
 pub use identity::{keccak256, IdentityError, NodeId, NodeKey, PeerId};
 pub use msg::Msg;
 pub use peer::{Peer, PeerEvent, PeerInfo};
-pub use protocol::{CapabilityConn, CapabilitySender, Protocol, ProtocolFuture, SendError};
-pub use server::{NodeInfo, Server, ServerError};
-pub use service::{Disconnect, ServiceProtocol};
 pub use pipeline::{
     exchange_hello, Authenticated, ConnGuards, Connecting, ConnectionEnd, Direction, Established,
     HelloError, HelloStage, MsgConn, Negotiated, Side, Stage, StageError,
 };
+pub use protocol::{CapabilityConn, CapabilitySender, Protocol, ProtocolFuture, SendError};
+pub use server::{NodeInfo, Server, ServerError};
+pub use service::{Disconnect, ServiceProtocol};

@@ -80,9 +80,9 @@ use crate::capability::{CapabilityTable, SharedCapability};
 use crate::identity::NodeKey;
 use crate::msg::Msg;
 use crate::peer::{Peer, PeerInfo};
+use crate::pipeline::Direction;
 use crate::protocol::{CapabilityConn, Protocol};
 use crate::session::DEFAULT_QUEUE;
-use crate::pipeline::Direction;
 
 /// How long a [`PipeEnd`] waits for the plugin unless told otherwise.
 pub const DEFAULT_PIPE_TIMEOUT: Duration = Duration::from_secs(5);

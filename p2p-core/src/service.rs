@@ -210,9 +210,9 @@ mod tests {
     use crate::base::{Hello, DISCONNECT, PING};
     use crate::capability::match_capabilities;
     use crate::msgpipe::{peer_info_for, run_plugin};
+    use crate::pipeline::Direction;
     use crate::session::{run_session, SessionConfig};
     use crate::testing::mem_pair;
-    use crate::pipeline::Direction;
     use crate::{NodeKey, PeerInfo};
 
     /// Code 0 is answered with code 1 and the same payload; code 2 waits for

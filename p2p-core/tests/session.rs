@@ -204,7 +204,10 @@ async fn a_plugin_can_disconnect_its_peer() {
         start(&["alpha"], &caps(&["alpha"]), SessionConfig::default());
     remote.send(Msg::new(0x12, vec![0x04])).await.unwrap();
     expect_disconnect(&mut remote, DisconnectReason::TooManyPeers).await;
-    assert_eq!(session.await.unwrap().reason, Some(DisconnectReason::TooManyPeers));
+    assert_eq!(
+        session.await.unwrap().reason,
+        Some(DisconnectReason::TooManyPeers)
+    );
 }
 
 #[tokio::test]
@@ -213,7 +216,10 @@ async fn a_failing_plugin_ends_the_session_with_its_reason() {
         start(&["alpha"], &caps(&["alpha"]), SessionConfig::default());
     remote.send(Msg::new(0x13, vec![])).await.unwrap();
     expect_disconnect(&mut remote, DisconnectReason::SubprotocolError).await;
-    assert_eq!(session.await.unwrap().reason, Some(DisconnectReason::SubprotocolError));
+    assert_eq!(
+        session.await.unwrap().reason,
+        Some(DisconnectReason::SubprotocolError)
+    );
 }
 
 #[tokio::test]
@@ -242,7 +248,10 @@ async fn a_second_hello_is_a_protocol_error() {
     };
     remote.send(hello.to_msg()).await.unwrap();
     expect_disconnect(&mut remote, DisconnectReason::ProtocolError).await;
-    assert_eq!(session.await.unwrap().reason, Some(DisconnectReason::ProtocolError));
+    assert_eq!(
+        session.await.unwrap().reason,
+        Some(DisconnectReason::ProtocolError)
+    );
 }
 
 #[tokio::test]
@@ -290,14 +299,7 @@ async fn a_peer_over_the_rate_limit_is_disconnected_with_subprotocol_error() {
     let info = Arc::new(PeerInfo::new(&hello, addr(), Direction::Inbound, shared));
     let config = SessionConfig::default();
     let session = tokio::spawn(async move {
-        run_session(
-            limited,
-            info,
-            protocols,
-            &config,
-            std::future::pending(),
-        )
-        .await
+        run_session(limited, info, protocols, &config, std::future::pending()).await
     });
     for _ in 0..10 {
         if remote.send(Msg::new(0x11, vec![])).await.is_err() {
@@ -308,9 +310,18 @@ async fn a_peer_over_the_rate_limit_is_disconnected_with_subprotocol_error() {
     let end = session.await.unwrap();
     assert_eq!(
         (end.stage, end.side, end.reason),
-        (Stage::Session, Side::Local, Some(DisconnectReason::SubprotocolError))
+        (
+            Stage::Session,
+            Side::Local,
+            Some(DisconnectReason::SubprotocolError)
+        )
     );
     // The rate limit's own error is kept, typed.
     let error = end.error.expect("the read error");
-    assert!(error.find::<RateLimitError<p2p_core::testing::MemConnClosed>>().is_some(), "{error}");
+    assert!(
+        error
+            .find::<RateLimitError<p2p_core::testing::MemConnClosed>>()
+            .is_some(),
+        "{error}"
+    );
 }

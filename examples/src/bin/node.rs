@@ -107,7 +107,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.bootnodes.extend(args.bootnodes);
     config.validate()?;
 
-    let key = Arc::new(config.key()?.clone());
+    let key = config.key()?.clone();
     let bootnodes = config.bootnodes.clone();
     let mut protocols: Vec<Arc<dyn Protocol>> = examples::default_protocols();
     let (eth, chain) = match &args.genesis {
@@ -122,7 +122,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     info!(number = head.number, hash = ?head.hash, genesis = ?chain.genesis_hash(), "serving chain");
     protocols.extend(eth.protocols());
     let mut eth_events = eth.subscribe();
-    let server = Server::start(config, protocols, RlpxTransport::new(key.clone())).await?;
+    let server = Server::builder(key.clone())
+        .config(config)
+        .protocols(protocols)
+        .encryption(RlpxTransport::new)
+        .start()
+        .await?;
     if let Some(enode) = server.local_enode() {
         info!(%enode, "listening");
     }
@@ -169,7 +174,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tokio::select! {
             event = events.recv() => match event {
                 Ok(PeerEvent::Added(peer)) => info!(id = %peer.id, client = %peer.client_id, caps = ?peer.shared.iter().map(|s| s.capability.to_string()).collect::<Vec<_>>(), "peer connected"),
-                Ok(PeerEvent::Dropped { id, reason, by_remote }) => info!(%id, %reason, by_remote, "peer disconnected"),
+                Ok(PeerEvent::Dropped { id, end }) => info!(%id, %end, "peer disconnected"),
                 Ok(PeerEvent::Message { id, capability, code, size, inbound }) => tracing::debug!(%id, %capability, code, size, inbound, "message"),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => info!(missed = n, "events missed"),
                 Err(_) => break,

@@ -311,11 +311,14 @@ pub async fn our_node(ge: &GoEthereum, import: bool) -> OurNode {
     let events = eth.subscribe();
     let key = NodeKey::random();
     let config = Config::builder()
-        .private_key(key.clone())
         .listen_addr(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
         .build()
         .unwrap();
-    let server = Server::start(config, eth.protocols(), RlpxTransport::new(Arc::new(key)))
+    let server = Server::builder(key)
+        .config(config)
+        .protocols(eth.protocols())
+        .encryption(RlpxTransport::new)
+        .start()
         .await
         .unwrap();
     OurNode {

@@ -686,8 +686,8 @@ mod tests {
     use super::*;
     use crate::base::{ping_msg, PING};
     use crate::identity::NodeKey;
-    use crate::testing::{mem_pair, MemConn, MemConnClosed};
     use crate::pipeline::{ConnGuards, Connecting, Direction};
+    use crate::testing::{mem_pair, MemConn, MemConnClosed};
 
     const MS: Duration = Duration::from_millis(1);
 

@@ -36,7 +36,6 @@ pub trait MsgConn:
     }
 }
 
-
 /// Longest the Disconnect of a refusal may take to write: a peer that does
 /// not read must not hold the refusing task.
 pub const DISCONNECT_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);

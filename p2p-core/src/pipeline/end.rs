@@ -215,7 +215,10 @@ mod tests {
     fn the_transport_error_is_found_through_wrappers() {
         let err = StageError::new(Outer(std::io::Error::other("mac mismatch")));
         assert!(err.find::<Outer>().is_some());
-        assert_eq!(err.find::<std::io::Error>().unwrap().to_string(), "mac mismatch");
+        assert_eq!(
+            err.find::<std::io::Error>().unwrap().to_string(),
+            "mac mismatch"
+        );
         assert!(err.find::<std::fmt::Error>().is_none());
         assert_eq!(err.to_string(), "outer: mac mismatch");
         assert_eq!(err, err.clone());

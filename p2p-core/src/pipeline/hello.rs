@@ -22,8 +22,8 @@ use futures::{SinkExt, StreamExt};
 use tower::Service;
 
 use crate::base::{DisconnectReason, Hello, DISCONNECT, HELLO};
-use crate::identity::PeerId;
 use crate::capability::OfferedProtocols;
+use crate::identity::PeerId;
 use crate::peer::PeerInfo;
 use crate::pipeline::conn::{send_disconnect, MsgConn};
 use crate::pipeline::connecting::{Authenticated, ConnGuards};
@@ -126,7 +126,6 @@ async fn read_hello<C: MsgConn>(conn: &mut C) -> Result<Hello, HelloError<C::Con
     }
 }
 
-
 /// A connection whose Hello exchange succeeded: what the Hello stage yields
 /// and the second checkpoint and the session take.
 pub struct Negotiated<C> {
@@ -219,4 +218,3 @@ impl<C: MsgConn + 'static> Service<Authenticated<C>> for HelloStage {
         })
     }
 }
-

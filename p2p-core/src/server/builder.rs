@@ -294,13 +294,15 @@ impl<N, T, SL, HL, L> ServerBuilder<N, T, SL, HL, L> {
                 self.setup_layers.layer(self.encryption),
             ),
             hello: self.hello_layers.layer(HelloStage::new(hello, offered)),
-            session: self.session_layers.layer(SessionService::new(SessionConfig {
-                msg_events: config.enable_msg_events.then(|| events.clone()),
-                ping_interval: config.ping_interval,
-                read_timeout: config.frame_read_timeout,
-                write_timeout: config.frame_write_timeout,
-                ..SessionConfig::default()
-            })),
+            session: self
+                .session_layers
+                .layer(SessionService::new(SessionConfig {
+                    msg_events: config.enable_msg_events.then(|| events.clone()),
+                    ping_interval: config.ping_interval,
+                    read_timeout: config.frame_read_timeout,
+                    write_timeout: config.frame_write_timeout,
+                    ..SessionConfig::default()
+                })),
         };
         let mut dial = DialScheduler::new(
             DialConfig::from_peers(config.max_peers, config.dial_ratio).with_self_id(self.key.id()),
@@ -327,7 +329,11 @@ impl<N, T, SL, HL, L> ServerBuilder<N, T, SL, HL, L> {
             closing: closing_tx,
             candidates,
         };
-        tokio::spawn(supervisor.run(listener).instrument(tracing::info_span!("p2p")));
+        tokio::spawn(
+            supervisor
+                .run(listener)
+                .instrument(tracing::info_span!("p2p")),
+        );
         Ok(Server {
             commands,
             candidate_sources,
@@ -341,10 +347,7 @@ impl<N, T, SL, HL, L> ServerBuilder<N, T, SL, HL, L> {
         self.config.validate()?;
         if let Some(key) = &self.config.private_key {
             if key.id() != self.key.id() {
-                return Err(ServerError::KeyMismatch {
-                    server: self.key.id(),
-                    config: key.id(),
-                });
+                return Err(ServerError::KeyMismatch { config: key.id() });
             }
         }
         let mut config = self.config.clone();

@@ -15,8 +15,8 @@ use super::{Command, HelloStack, SessionStack, SetupStack};
 use crate::base::DisconnectReason;
 use crate::identity::PeerId;
 use crate::pipeline::{
-    send_disconnect, Connecting, ConnectionEnd, Established, HandshakeTimeout, HelloError,
-    MsgConn, Side, Stage, StageError,
+    send_disconnect, Connecting, ConnectionEnd, Established, HandshakeTimeout, HelloError, MsgConn,
+    Side, Stage, StageError,
 };
 use crate::service::disconnect_reason;
 
@@ -70,7 +70,11 @@ where
 }
 
 /// Runs the stages; returns whether the peer was admitted.
-async fn run<Io, C, T, H, S>(context: &Context, stages: Stages<T, H, S>, conn: Connecting<Io>) -> bool
+async fn run<Io, C, T, H, S>(
+    context: &Context,
+    stages: Stages<T, H, S>,
+    conn: Connecting<Io>,
+) -> bool
 where
     Io: Send + 'static,
     C: MsgConn + 'static,
@@ -94,10 +98,17 @@ where
             return ended_early(ConnectionEnd::local(Stage::Admission, reason));
         }
     };
-    let negotiated = match context.within(deadline, stages.hello.oneshot(authenticated)).await {
+    let negotiated = match context
+        .within(deadline, stages.hello.oneshot(authenticated))
+        .await
+    {
         Some(Ok(negotiated)) => negotiated,
         Some(Err(err)) => return context.left(id, serial, hello_end::<C>(err.into())).await,
-        None => return context.left(id, serial, context.timed_out(Stage::Hello)).await,
+        None => {
+            return context
+                .left(id, serial, context.timed_out(Stage::Hello))
+                .await
+        }
     };
     let mut conn = negotiated.conn;
     let Admitted { info, stop } = match context.admit(serial, negotiated.info).await {
@@ -126,7 +137,11 @@ where
 impl Context {
     /// Runs `step` until the handshake `deadline` or the server's stop;
     /// `None` when either comes first.
-    async fn within<F: std::future::Future>(&self, deadline: Instant, step: F) -> Option<F::Output> {
+    async fn within<F: std::future::Future>(
+        &self,
+        deadline: Instant,
+        step: F,
+    ) -> Option<F::Output> {
         tokio::select! {
             outcome = tokio::time::timeout_at(deadline, step) => outcome.ok(),
             _ = closed(self.closing.clone()) => None,
@@ -138,7 +153,11 @@ impl Context {
         ConnectionEnd::failed(stage, Side::Local, StageError::new(err))
     }
 
-    async fn reserve(&self, id: PeerId, direction: crate::pipeline::Direction) -> Result<u64, DisconnectReason> {
+    async fn reserve(
+        &self,
+        id: PeerId,
+        direction: crate::pipeline::Direction,
+    ) -> Result<u64, DisconnectReason> {
         let (reply, verdict) = oneshot::channel();
         let command = Command::Reserve {
             id,
@@ -148,7 +167,9 @@ impl Context {
         if self.commands.send(command).await.is_err() {
             return Err(DisconnectReason::ClientQuitting);
         }
-        verdict.await.unwrap_or(Err(DisconnectReason::ClientQuitting))
+        verdict
+            .await
+            .unwrap_or(Err(DisconnectReason::ClientQuitting))
     }
 
     async fn admit(
@@ -165,7 +186,9 @@ impl Context {
         if self.commands.send(command).await.is_err() {
             return Err(DisconnectReason::ClientQuitting);
         }
-        verdict.await.unwrap_or(Err(DisconnectReason::ClientQuitting))
+        verdict
+            .await
+            .unwrap_or(Err(DisconnectReason::ClientQuitting))
     }
 
     /// Tells the supervisor that the connection `serial` of `id` ended;

@@ -34,7 +34,9 @@ use crate::config::ConfigError;
 use crate::enode::Enode;
 use crate::identity::{NodeKey, PeerId};
 use crate::peer::{PeerEvent, PeerInfo};
-use crate::pipeline::{Authenticated, ConnectionEnd, Connecting, Direction, Established, Negotiated};
+use crate::pipeline::{
+    Authenticated, Connecting, ConnectionEnd, Direction, Established, Negotiated,
+};
 
 /// Commands queued to the supervisor before senders wait.
 const COMMAND_QUEUE: usize = 256;
@@ -48,12 +50,12 @@ pub enum ServerError {
     /// The configuration is unusable.
     #[error("config: {0}")]
     Config(#[from] ConfigError),
-    /// The configuration names a private key other than the one the server
-    /// was built with.
-    #[error("the config's private key ({config}) is not the server's key ({server})")]
+    /// The configuration names a private key other than the one given to
+    /// [`Server::builder`].
+    #[error(
+        "the config's private key (node id {config}) is not the one the server was built with"
+    )]
     KeyMismatch {
-        /// The id of the key given to [`Server::builder`].
-        server: PeerId,
         /// The id of the key in the configuration.
         config: PeerId,
     },
@@ -128,12 +130,8 @@ pub struct Server {
 /// The setup stack: the stage that turns a raw connection over `Io` into an
 /// authenticated message connection `C`, with the layers around it.
 pub trait SetupStack<Io, C>:
-    Service<
-        Connecting<Io>,
-        Response = Authenticated<C>,
-        Error: Into<BoxError> + Send,
-        Future: Send,
-    > + Clone
+    Service<Connecting<Io>, Response = Authenticated<C>, Error: Into<BoxError> + Send, Future: Send>
+    + Clone
     + Send
     + 'static
 {
@@ -282,4 +280,3 @@ impl Server {
         self.node_info.enode
     }
 }
-

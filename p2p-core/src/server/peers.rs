@@ -196,7 +196,11 @@ impl PeerSet {
     /// peer, unless a newer connection has taken its place
     /// (`AlreadyConnected`) or it shares no capability (`UselessPeer`). A
     /// refused connection leaves the set.
-    pub(crate) fn admit(&mut self, serial: u64, mut info: PeerInfo) -> Result<Admitted, DisconnectReason> {
+    pub(crate) fn admit(
+        &mut self,
+        serial: u64,
+        mut info: PeerInfo,
+    ) -> Result<Admitted, DisconnectReason> {
         let id = info.id;
         let entry = match self.entries.get_mut(&id) {
             Some(entry) if entry.serial == serial => entry,

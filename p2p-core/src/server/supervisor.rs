@@ -154,7 +154,9 @@ where
         };
         let trusted = self.trusted.contains(&id);
         let is_static = self.dial.is_static(&id);
-        let reservation = self.peers.reserve(id, direction, trusted, is_static, limits)?;
+        let reservation = self
+            .peers
+            .reserve(id, direction, trusted, is_static, limits)?;
         if let Some(replaced) = reservation.replaced {
             debug!(%id, kept = ?direction, "simultaneous connections: keeping the one the lower id dialed");
             if let Some(stop) = replaced.stop {
@@ -169,7 +171,12 @@ where
     }
 
     /// The second checkpoint.
-    fn admit(&mut self, serial: u64, info: PeerInfo, now: Instant) -> Result<Admitted, DisconnectReason> {
+    fn admit(
+        &mut self,
+        serial: u64,
+        info: PeerInfo,
+        now: Instant,
+    ) -> Result<Admitted, DisconnectReason> {
         let admitted = self.peers.admit(serial, info)?;
         let info = &admitted.info;
         self.dial.peer_added(info.id, info.direction, now);
@@ -233,11 +240,17 @@ where
                     }
                     Ok(Err(err)) => {
                         debug!(%addr, %err, "dial failed");
-                        let _ = context.commands.send(Command::DialDone(node.id, false)).await;
+                        let _ = context
+                            .commands
+                            .send(Command::DialDone(node.id, false))
+                            .await;
                     }
                     Err(_) => {
                         debug!(%addr, "dial timed out");
-                        let _ = context.commands.send(Command::DialDone(node.id, false)).await;
+                        let _ = context
+                            .commands
+                            .send(Command::DialDone(node.id, false))
+                            .await;
                     }
                 }
             });

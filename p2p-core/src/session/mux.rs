@@ -115,7 +115,10 @@ impl Outbound {
     }
 
     /// The event announcing that `msg` was sent, if message events are on.
-    pub(super) fn sent_event(&self, msg: &Msg) -> Option<(PeerEvent, &tokio::sync::broadcast::Sender<PeerEvent>)> {
+    pub(super) fn sent_event(
+        &self,
+        msg: &Msg,
+    ) -> Option<(PeerEvent, &tokio::sync::broadcast::Sender<PeerEvent>)> {
         let events = self.events.as_ref()?;
         let (_, shared) = self.info.shared.owner(msg.code)?;
         let event = PeerEvent::Message {

@@ -637,8 +637,8 @@ mod tests {
     use crate::snap::messages::{AccountEntry, ByteCodes, SlimAccount};
     use crate::snap::serve::MemorySnapState;
     use p2p_core::base::Hello;
-    use p2p_core::capability::SharedCapability;
-    use p2p_core::transport::Direction;
+    use p2p_core::capability::{CapabilityTable, SharedCapability};
+    use p2p_core::Direction;
     use p2p_core::{Msg, PeerInfo};
     use tokio::sync::mpsc;
 
@@ -781,7 +781,7 @@ mod tests {
             &hello,
             "127.0.0.1:30303".parse().unwrap(),
             Direction::Inbound,
-            shared,
+            CapabilityTable::new(shared),
         ))
     }
 

@@ -233,4 +233,3 @@ impl<C: MsgConn> MsgConn for MeteredConn<C> {
         C::disconnect_reason_for(err)
     }
 }
-

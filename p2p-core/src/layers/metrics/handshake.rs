@@ -91,4 +91,3 @@ impl<F> PinnedDrop for HandshakeFuture<F> {
         }
     }
 }
-

@@ -92,7 +92,12 @@ where
         // Started before the inner call: a service doing work in `call` is
         // timed too.
         let started = tokio::time::Instant::now();
-        HandshakeFuture::new(self.inner.call(conn), started, direction, self.instance.clone())
+        HandshakeFuture::new(
+            self.inner.call(conn),
+            started,
+            direction,
+            self.instance.clone(),
+        )
     }
 }
 

@@ -176,6 +176,5 @@ pub(crate) fn reason_label(err: &impl Debug) -> String {
     }
 }
 
-
 #[cfg(test)]
 mod tests;

@@ -368,8 +368,7 @@ fn handshake_failures_counted_by_reason() {
         // A handshake abandoned half way (the server's setup timeout).
         let (ours, _theirs) = pair();
         let slow = MetricsLayer::new("node-a").layer(transport(ours, Duration::from_secs(60)));
-        let abandoned =
-            tokio::time::timeout(Duration::from_secs(5), slow.oneshot(inbound())).await;
+        let abandoned = tokio::time::timeout(Duration::from_secs(5), slow.oneshot(inbound())).await;
         assert!(abandoned.is_err());
     });
     let failures = |direction, reason| {
@@ -464,4 +463,3 @@ fn both_layers_stack_into_a_server_transport() {
         .service(tcp_transport);
     accepts(&stack);
 }
-

@@ -49,7 +49,8 @@ fn ourselves_are_refused_first() {
     let local = id();
     let mut set = PeerSet::new(local);
     assert_eq!(
-        set.reserve(local, Direction::Inbound, true, true, LIMITS).unwrap_err(),
+        set.reserve(local, Direction::Inbound, true, true, LIMITS)
+            .unwrap_err(),
         DisconnectReason::ConnectedToSelf
     );
 }
@@ -106,7 +107,8 @@ fn a_duplicate_in_the_same_direction_is_refused_reserved_or_admitted() {
         reserve(&mut set, peer, Direction::Inbound),
         Err(DisconnectReason::AlreadyConnected)
     );
-    set.admit(serial, info(peer, Direction::Inbound, true)).unwrap();
+    set.admit(serial, info(peer, Direction::Inbound, true))
+        .unwrap();
     assert_eq!(
         reserve(&mut set, peer, Direction::Inbound),
         Err(DisconnectReason::AlreadyConnected)
@@ -126,12 +128,19 @@ fn simultaneous_dials_keep_the_connection_the_lower_id_dialed() {
     // We are the lower id: our dial wins over the peer's inbound connection.
     let mut ours = PeerSet::new(low);
     let inbound = reserve(&mut ours, high, Direction::Inbound).unwrap();
-    let admitted = ours.admit(inbound, info(high, Direction::Inbound, true)).unwrap();
+    let admitted = ours
+        .admit(inbound, info(high, Direction::Inbound, true))
+        .unwrap();
     let reservation = ours
         .reserve(high, Direction::Outbound, false, false, LIMITS)
         .unwrap();
-    let stop = reservation.replaced.expect("replaces the admitted session").stop;
-    stop.unwrap().send(DisconnectReason::AlreadyConnected).unwrap();
+    let stop = reservation
+        .replaced
+        .expect("replaces the admitted session")
+        .stop;
+    stop.unwrap()
+        .send(DisconnectReason::AlreadyConnected)
+        .unwrap();
     drop(admitted);
     // The replaced session's end changes nothing; the new one is admitted.
     assert!(ours.leave(&high, inbound).is_none());
@@ -218,7 +227,9 @@ fn trusted_flag_comes_from_the_first_checkpoint() {
         .reserve(peer, Direction::Inbound, true, false, LIMITS)
         .unwrap()
         .serial;
-    let admitted = set.admit(serial, info(peer, Direction::Inbound, true)).unwrap();
+    let admitted = set
+        .admit(serial, info(peer, Direction::Inbound, true))
+        .unwrap();
     assert!(admitted.info.trusted);
 }
 
@@ -227,7 +238,9 @@ fn stop_reaches_admitted_sessions_once() {
     let mut set = PeerSet::new(id());
     let peer = id();
     let serial = reserve(&mut set, peer, Direction::Inbound).unwrap();
-    let mut admitted = set.admit(serial, info(peer, Direction::Inbound, true)).unwrap();
+    let mut admitted = set
+        .admit(serial, info(peer, Direction::Inbound, true))
+        .unwrap();
     set.stop(&peer, DisconnectReason::Requested);
     set.stop_all(DisconnectReason::ClientQuitting);
     assert_eq!(admitted.stop.try_recv(), Ok(DisconnectReason::Requested));
