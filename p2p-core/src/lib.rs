@@ -27,6 +27,7 @@ pub mod enode;
 pub mod identity;
 pub mod keyfile;
 pub mod layers;
+pub mod message;
 pub mod msg;
 pub mod msgpipe;
 pub mod network;
@@ -39,9 +40,17 @@ pub mod service;
 pub mod session;
 pub mod testing;
 
+// The crates p2p-core's public API is written in, re-exported so that a
+// plugin uses exactly the versions its signatures need and depends on
+// p2p-core alone.
+pub use bytes;
+pub use rlp;
+pub use tokio;
+
 pub use base::{Capability, DisconnectReason, Hello};
 pub use enode::{Enode, EnodeError};
 pub use identity::{keccak256, IdentityError, NodeId, NodeKey, PeerId};
+pub use message::{CapabilityMessage, MessageError};
 pub use msg::Msg;
 pub use peer::{Peer, PeerEvent, PeerInfo};
 pub use pipeline::{

@@ -31,9 +31,10 @@ impl Msg {
         Msg::new(code, rlp::encode(value).freeze())
     }
 
-    /// Decodes the payload as `T`.
+    /// Decodes the payload as exactly one `T`: bytes after it are an error
+    /// (see [`decode_exact`](crate::message::decode_exact)).
     pub fn decode<T: rlp::Decodable>(&self) -> Result<T, rlp::DecoderError> {
-        rlp::decode(&self.payload)
+        crate::message::decode_exact(&self.payload)
     }
 }
 

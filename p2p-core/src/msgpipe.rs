@@ -75,7 +75,7 @@ use rlp::{Encodable, Rlp};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::base::DisconnectReason;
+use crate::base::{Capability, DisconnectReason};
 use crate::capability::{CapabilityTable, SharedCapability};
 use crate::identity::NodeKey;
 use crate::msg::Msg;
@@ -184,13 +184,18 @@ fn write_rlp(rlp: &Rlp<'_>, out: &mut String) -> Result<(), rlp::DecoderError> {
 
 /// A connection for a plugin under test, and the test's end of it.
 ///
-/// The plugin's codes run `0..message_count`; it cannot send outside them, as
-/// in a session. The test's end may send any code, to test how the plugin
-/// copes.
-pub fn capability_pipe(message_count: u64) -> (CapabilityConn, PipeEnd) {
+/// The plugin runs `capability` with codes `0..message_count`; it cannot
+/// send outside them, as in a session. The test's end may send any code, to
+/// test how the plugin copes.
+pub fn capability_pipe(capability: Capability, message_count: u64) -> (CapabilityConn, PipeEnd) {
     let (in_tx, in_rx) = mpsc::channel(DEFAULT_QUEUE);
     let (out_tx, out_rx) = mpsc::channel(DEFAULT_QUEUE);
-    let conn = CapabilityConn::new(in_rx, out_tx, 0, message_count);
+    let shared = SharedCapability {
+        capability,
+        offset: 0,
+        length: message_count,
+    };
+    let conn = CapabilityConn::new(in_rx, out_tx, &shared);
     let end = PipeEnd {
         tx: Some(in_tx),
         rx: out_rx,
@@ -360,7 +365,7 @@ pub struct RunningPlugin {
 ///
 /// Must be called within a Tokio runtime.
 pub fn run_plugin(protocol: Arc<dyn Protocol>, info: impl Into<Arc<PeerInfo>>) -> RunningPlugin {
-    let (conn, pipe) = capability_pipe(protocol.message_count());
+    let (conn, pipe) = capability_pipe(protocol.capability(), protocol.message_count());
     // Capacity one, as in a session: the first request wins.
     let (disconnect_tx, disconnects) = mpsc::channel(1);
     let peer = Peer::new(info.into(), disconnect_tx);
@@ -577,7 +582,7 @@ mod tests {
 
     #[tokio::test]
     async fn dropping_the_pipe_end_ends_the_plugin() {
-        let (conn, end) = capability_pipe(2);
+        let (conn, end) = capability_pipe(Capability::new("test", 1), 2);
         let (tx, rx) = mpsc::channel(1);
         let peer = Peer::new(Arc::new(peer_info_for(&Scripted)), tx);
         let task = tokio::spawn(Scripted.run(peer, conn));
@@ -588,7 +593,7 @@ mod tests {
 
     #[tokio::test]
     async fn plugin_sends_stay_within_its_codes() {
-        let (conn, mut end) = capability_pipe(2);
+        let (conn, mut end) = capability_pipe(Capability::new("test", 1), 2);
         assert!(conn.send(Msg::new(2, vec![])).await.is_err());
         conn.send(Msg::new(1, vec![])).await.unwrap();
         assert_eq!(end.recv().await, Ok(Msg::new(1, vec![])));

@@ -36,6 +36,8 @@ use std::pin::Pin;
 use tokio::sync::mpsc;
 
 use crate::base::{Capability, DisconnectReason};
+use crate::capability::SharedCapability;
+use crate::message::{CapabilityMessage, MessageError};
 use crate::msg::Msg;
 use crate::peer::Peer;
 
@@ -123,25 +125,32 @@ impl CapabilitySender {
 pub struct CapabilityConn {
     inbound: mpsc::Receiver<Msg>,
     sender: CapabilitySender,
+    capability: Capability,
 }
 
 impl CapabilityConn {
-    /// A connection fed by `inbound` (codes already relative) whose sends go to
-    /// `outbound` with `offset` added. Sessions build these; tests may too.
+    /// A connection for `shared`, fed by `inbound` (codes already relative)
+    /// and sending to `outbound` with the capability's offset added. Sessions
+    /// build these; tests may too.
     pub fn new(
         inbound: mpsc::Receiver<Msg>,
         outbound: mpsc::Sender<Msg>,
-        offset: u64,
-        count: u64,
+        shared: &SharedCapability,
     ) -> Self {
         CapabilityConn {
             inbound,
             sender: CapabilitySender {
                 tx: outbound,
-                offset,
-                count,
+                offset: shared.offset,
+                count: shared.length,
             },
+            capability: shared.capability.clone(),
         }
+    }
+
+    /// The capability and version this connection runs.
+    pub fn capability(&self) -> &Capability {
+        &self.capability
     }
 
     /// The next inbound message, `None` once the session has ended.
@@ -149,9 +158,23 @@ impl CapabilityConn {
         self.inbound.recv().await
     }
 
+    /// The next inbound message decoded as `M` for the version this
+    /// connection runs; `None` once the session has ended. A message that
+    /// does not decode is an error the plugin usually ends the peer with
+    /// (`?` turns it into [`DisconnectReason::SubprotocolError`]).
+    pub async fn recv_message<M: CapabilityMessage>(&mut self) -> Option<Result<M, MessageError>> {
+        let msg = self.recv().await?;
+        Some(M::decode(self.capability.version, &msg))
+    }
+
     /// Sends `msg`, its code relative to the capability.
     pub async fn send(&self, msg: Msg) -> Result<(), SendError> {
         self.sender.send(msg).await
+    }
+
+    /// Sends a typed message.
+    pub async fn send_message<M: CapabilityMessage>(&self, message: &M) -> Result<(), SendError> {
+        self.sender.send(message.to_msg()).await
     }
 
     /// A clonable sender for this capability.

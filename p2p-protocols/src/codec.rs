@@ -9,70 +9,9 @@
 //! limits below and by the message size (at most 16 MiB after snappy, checked
 //! by the transport), never by a count a peer wrote.
 
-use p2p_core::DisconnectReason;
 use rlp::{Decodable, DecoderError, PayloadInfo, Rlp, RlpStream};
 
-/// Why a capability message could not be read.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum MessageError {
-    /// The code is not a message of the capability version spoken.
-    #[error("message code {code:#04x} is not defined by {capability}")]
-    UnknownCode {
-        /// The code, relative to the capability.
-        code: u64,
-        /// The capability and version, for example `eth/69`.
-        capability: String,
-    },
-    /// The payload is not the RLP the message's definition asks for.
-    #[error("malformed message {code:#04x}: {error}")]
-    Malformed {
-        /// The code, relative to the capability.
-        code: u64,
-        /// What the RLP decoder found.
-        error: DecoderError,
-    },
-    /// A list holds more items than the capability allows in that message.
-    #[error("message {code:#04x} carries {count} items, more than the limit of {limit}")]
-    TooManyItems {
-        /// The code, relative to the capability.
-        code: u64,
-        /// How many items the list holds.
-        count: usize,
-        /// The limit.
-        limit: usize,
-    },
-}
-
-impl MessageError {
-    /// The disconnect reason a peer that sent this earns: go-ethereum ends a
-    /// peer whose capability message fails to decode with
-    /// `SubprotocolError`, keeping `ProtocolError` for the base protocol.
-    pub fn disconnect_reason(&self) -> DisconnectReason {
-        DisconnectReason::SubprotocolError
-    }
-
-    /// Attaches `code` to a decoder error.
-    pub fn malformed(code: u64) -> impl Fn(DecoderError) -> MessageError + Copy {
-        move |error| MessageError::Malformed { code, error }
-    }
-}
-
-/// Decodes `payload` as exactly one `T`: bytes after the first item are an
-/// error.
-pub fn decode_exact<T: Decodable>(payload: &[u8]) -> Result<T, DecoderError> {
-    let rlp = Rlp::new(payload);
-    check_whole(&rlp, payload.len())?;
-    T::decode(&rlp)
-}
-
-/// Fails unless the item at the start of `rlp` spans exactly `len` bytes.
-pub fn check_whole(rlp: &Rlp<'_>, len: usize) -> Result<(), DecoderError> {
-    let total = rlp.payload_info()?.total();
-    if total != len {
-        return Err(DecoderError::RlpInconsistentLengthAndData);
-    }
-    Ok(())
-}
+pub use p2p_core::message::{check_whole, decode_exact, MessageError};
 
 /// Fails unless `rlp` is a list.
 pub fn expect_list(rlp: &Rlp<'_>) -> Result<(), DecoderError> {

@@ -14,9 +14,10 @@ use super::peers::Admitted;
 use super::{Command, HelloStack, SessionStack, SetupStack};
 use crate::base::DisconnectReason;
 use crate::identity::PeerId;
+use crate::peer::PeerInfo;
 use crate::pipeline::{
-    send_disconnect, Connecting, ConnectionEnd, Established, HandshakeTimeout, HelloError, MsgConn,
-    Side, Stage, StageError,
+    send_disconnect, Connecting, ConnectionEnd, Direction, Established, HandshakeTimeout,
+    HelloError, MsgConn, Side, Stage, StageError,
 };
 use crate::service::disconnect_reason;
 
@@ -153,37 +154,36 @@ impl Context {
         ConnectionEnd::failed(stage, Side::Local, StageError::new(err))
     }
 
-    async fn reserve(
-        &self,
-        id: PeerId,
-        direction: crate::pipeline::Direction,
-    ) -> Result<u64, DisconnectReason> {
-        let (reply, verdict) = oneshot::channel();
-        let command = Command::Reserve {
+    /// The first checkpoint: the supervisor's verdict on `id`.
+    async fn reserve(&self, id: PeerId, direction: Direction) -> Result<u64, DisconnectReason> {
+        self.ask(|reply| Command::Reserve {
             id,
             direction,
             reply,
-        };
-        if self.commands.send(command).await.is_err() {
-            return Err(DisconnectReason::ClientQuitting);
-        }
-        verdict
-            .await
-            .unwrap_or(Err(DisconnectReason::ClientQuitting))
+        })
+        .await
     }
 
-    async fn admit(
-        &self,
-        serial: u64,
-        info: crate::peer::PeerInfo,
-    ) -> Result<Admitted, DisconnectReason> {
-        let (reply, verdict) = oneshot::channel();
-        let command = Command::Admit {
+    /// The second checkpoint: the supervisor's verdict on the reserved
+    /// connection `serial`.
+    async fn admit(&self, serial: u64, info: PeerInfo) -> Result<Admitted, DisconnectReason> {
+        self.ask(|reply| Command::Admit {
             serial,
             info: Box::new(info),
             reply,
-        };
-        if self.commands.send(command).await.is_err() {
+        })
+        .await
+    }
+
+    /// Sends the supervisor the command `make` builds around a reply
+    /// channel, and waits for the verdict; a supervisor that is gone means
+    /// the server is stopping.
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, DisconnectReason>>) -> Command,
+    ) -> Result<T, DisconnectReason> {
+        let (reply, verdict) = oneshot::channel();
+        if self.commands.send(make(reply)).await.is_err() {
             return Err(DisconnectReason::ClientQuitting);
         }
         verdict

@@ -147,7 +147,7 @@ pub(super) fn start(
     for (shared, protocol) in info.shared.iter().zip(protocols) {
         let (in_tx, in_rx) = mpsc::channel(queue);
         let (out_tx, out_rx) = mpsc::channel(queue);
-        let conn = CapabilityConn::new(in_rx, out_tx, shared.offset, shared.length);
+        let conn = CapabilityConn::new(in_rx, out_tx, shared);
         handlers.spawn(protocol.run(peer.clone(), conn));
         inbound.push(in_tx);
         outbound.push(QueueStream(out_rx));

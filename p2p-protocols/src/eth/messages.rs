@@ -25,7 +25,7 @@
 //! against the limits below before decoding its elements.
 
 use bytes::Bytes;
-use p2p_core::Msg;
+use p2p_core::{CapabilityMessage, Msg};
 use primitive_types::{H256, U256};
 use rlp::{DecoderError, Encodable, Rlp, RlpStream};
 
@@ -819,4 +819,28 @@ fn announcement(rlp: &Rlp<'_>, code: u64) -> Result<NewPooledTransactionHashes, 
             })
             .collect(),
     })
+}
+/// eth's messages through p2p-core's one definition of a capability's
+/// messages: what each version's code count and the peer loop's decoding
+/// come from.
+impl CapabilityMessage for EthMessage {
+    fn count(version: u32) -> u64 {
+        EthVersion::from_number(version).map_or(0, EthVersion::message_count)
+    }
+
+    fn code(&self) -> u64 {
+        EthMessage::code(self)
+    }
+
+    fn encode_payload(&self) -> Bytes {
+        EthMessage::encode_payload(self)
+    }
+
+    fn decode(version: u32, msg: &Msg) -> Result<Self, MessageError> {
+        let spoken = EthVersion::from_number(version).ok_or(MessageError::UnknownCode {
+            code: msg.code,
+            capability: format!("eth/{version}"),
+        })?;
+        EthMessage::decode(spoken, msg.code, &msg.payload)
+    }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use p2p_core::protocol::{CapabilityConn, CapabilitySender, Protocol, ProtocolFuture, SendError};
-use p2p_core::{Capability, DisconnectReason, Msg, Peer, PeerId};
+use p2p_core::{Capability, CapabilityMessage, DisconnectReason, Msg, Peer, PeerId};
 use primitive_types::H256;
 use tokio::sync::broadcast;
 
@@ -193,7 +193,7 @@ impl Protocol for EthProtocol {
     }
 
     fn message_count(&self) -> u64 {
-        self.version.message_count()
+        EthMessage::count(self.version.number())
     }
 
     fn run(&self, peer: Peer, conn: CapabilityConn) -> ProtocolFuture {
@@ -289,7 +289,7 @@ async fn serve_peer(
             tracing::debug!(peer = %id, code = msg.code, len = msg.payload.len(), "eth message over the size limit");
             return Err(DisconnectReason::SubprotocolError);
         }
-        let message = match EthMessage::decode(version, msg.code, &msg.payload) {
+        let message = match <EthMessage as CapabilityMessage>::decode(version.number(), &msg) {
             Ok(message) => message,
             Err(error) => {
                 tracing::debug!(peer = %id, %error, "bad eth message");

@@ -10,7 +10,7 @@
 //! is bounded by one of the constants below before it is decoded.
 
 use bytes::Bytes;
-use p2p_core::{Capability, Msg};
+use p2p_core::{Capability, CapabilityMessage, Msg};
 use primitive_types::{H256, U256};
 use rlp::{Decodable, DecoderError, Encodable, Rlp, RlpStream};
 
@@ -883,6 +883,33 @@ impl SnapMessage {
 
     /// Reads a received message.
     pub fn from_msg(msg: &Msg) -> Result<SnapMessage, MessageError> {
+        SnapMessage::decode(msg.code, &msg.payload)
+    }
+}
+
+/// snap/1's messages through p2p-core's one definition of a capability's
+/// messages: what the protocol's code count and the serving loop's decoding
+/// come from.
+impl CapabilityMessage for SnapMessage {
+    fn count(_version: u32) -> u64 {
+        MESSAGE_COUNT
+    }
+
+    fn code(&self) -> u64 {
+        SnapMessage::code(self)
+    }
+
+    fn encode_payload(&self) -> Bytes {
+        self.encode()
+    }
+
+    fn decode(version: u32, msg: &Msg) -> Result<Self, MessageError> {
+        if version != VERSION {
+            return Err(MessageError::UnknownCode {
+                code: msg.code,
+                capability: format!("{NAME}/{version}"),
+            });
+        }
         SnapMessage::decode(msg.code, &msg.payload)
     }
 }

@@ -28,15 +28,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use p2p_core::protocol::{CapabilityConn, CapabilitySender, Protocol, ProtocolFuture};
-use p2p_core::{Capability, DisconnectReason, Peer, PeerId};
+use p2p_core::{Capability, CapabilityMessage, DisconnectReason, Peer, PeerId};
 use primitive_types::H256;
 use tokio::sync::broadcast;
 
 use super::messages::{
     capability, keccak256, AccountRange, GetAccountRange, GetByteCodes, GetStorageRanges,
     GetTrieNodes, SnapMessage, StorageRanges, StorageSlot, TrieNodePathSet, ACCOUNT_RANGE,
-    BYTE_CODES, MAX_BYTECODE_HASHES, MAX_STORAGE_ACCOUNTS, MAX_TRIE_NODE_PATHS, MESSAGE_COUNT,
-    STORAGE_RANGES, TRIE_NODES,
+    BYTE_CODES, MAX_BYTECODE_HASHES, MAX_STORAGE_ACCOUNTS, MAX_TRIE_NODE_PATHS, STORAGE_RANGES,
+    TRIE_NODES, VERSION,
 };
 use super::serve::{serve, SnapHandler};
 use crate::eth::tracker::{
@@ -171,7 +171,7 @@ impl Protocol for SnapProtocol {
     }
 
     fn message_count(&self) -> u64 {
-        MESSAGE_COUNT
+        SnapMessage::count(VERSION)
     }
 
     fn run(&self, peer: Peer, conn: CapabilityConn) -> ProtocolFuture {
@@ -253,10 +253,11 @@ async fn serve_peer(
             tracing::debug!(peer = %id, code = msg.code, len = msg.payload.len(), "snap message over the size limit");
             return Err(DisconnectReason::SubprotocolError);
         }
-        let message = SnapMessage::from_msg(&msg).map_err(|error| {
-            tracing::debug!(peer = %id, %error, "bad snap message");
-            error.disconnect_reason()
-        })?;
+        let message =
+            <SnapMessage as CapabilityMessage>::decode(VERSION, &msg).map_err(|error| {
+                tracing::debug!(peer = %id, %error, "bad snap message");
+                error.disconnect_reason()
+            })?;
         if let Some(reply) = serve(shared.handler.as_ref(), &message) {
             conn.send(reply.to_msg())
                 .await
@@ -799,7 +800,12 @@ mod tests {
         let (in_tx, in_rx) = mpsc::channel(16);
         let (out_tx, out_rx) = mpsc::channel(16);
         let (dc_tx, dc_rx) = mpsc::channel(1);
-        let conn = CapabilityConn::new(in_rx, out_tx, 0, MESSAGE_COUNT);
+        let shared = SharedCapability {
+            capability: Capability::new(crate::snap::NAME, crate::snap::VERSION),
+            offset: 0,
+            length: SnapMessage::count(VERSION),
+        };
+        let conn = CapabilityConn::new(in_rx, out_tx, &shared);
         let task = tokio::spawn(protocol.run(Peer::new(info(id, caps), dc_tx), conn));
         (in_tx, out_rx, dc_rx, task)
     }

@@ -56,140 +56,33 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
+use p2p_core::message::CapabilityMessage;
 use p2p_core::protocol::{CapabilityConn, Protocol, ProtocolFuture};
-use p2p_core::{Capability, DisconnectReason, Msg, Peer, PeerId};
-use rlp::{DecoderError, Rlp, RlpStream};
-use tokio::sync::watch;
-use tokio::time::{Instant, MissedTickBehavior};
+use p2p_core::tokio::sync::watch;
+use p2p_core::tokio::time::{self, Instant, MissedTickBehavior};
+use p2p_core::{Capability, DisconnectReason, Peer, PeerId};
 
 /// The capability's name.
 pub const NAME: &str = "pingpong";
 /// The capability's version.
 pub const VERSION: u32 = 1;
-/// How many message codes the capability uses.
-pub const MESSAGE_COUNT: u64 = 2;
-/// Code of the Ping message.
-pub const PING: u64 = 0;
-/// Code of the Pong message.
-pub const PONG: u64 = 1;
 
-/// Asks the peer to answer with a [`Pong`] carrying the same nonce.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Ping {
-    /// Chosen by the sender; echoed in the Pong.
-    pub nonce: u64,
-}
-
-/// The answer to a [`Ping`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pong {
-    /// The nonce of the Ping answered.
-    pub nonce: u64,
-}
-
-/// Both messages are a list whose first element is the nonce.
-fn append_nonce(s: &mut RlpStream, nonce: u64) {
-    s.begin_list(1);
-    s.append(&nonce);
-}
-
-fn decode_nonce(rlp: &Rlp<'_>) -> Result<u64, DecoderError> {
-    if !rlp.is_list() {
-        return Err(DecoderError::RlpExpectedToBeList);
-    }
-    // Extra elements are allowed for forward compatibility (EIP-8).
-    rlp.val_at(0)
-}
-
-impl rlp::Encodable for Ping {
-    fn rlp_append(&self, s: &mut RlpStream) {
-        append_nonce(s, self.nonce);
+p2p_core::capability_messages! {
+    /// A `pingpong/1` message.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Message {
+        /// Asks the peer to answer with a Pong carrying the same nonce.
+        Ping {
+            /// Chosen by the sender; echoed in the Pong.
+            nonce: u64,
+        } = 0,
+        /// The answer to a Ping.
+        Pong {
+            /// The nonce of the Ping answered.
+            nonce: u64,
+        } = 1,
     }
 }
-
-impl rlp::Decodable for Ping {
-    fn decode(rlp: &Rlp<'_>) -> Result<Self, DecoderError> {
-        decode_nonce(rlp).map(|nonce| Ping { nonce })
-    }
-}
-
-impl rlp::Encodable for Pong {
-    fn rlp_append(&self, s: &mut RlpStream) {
-        append_nonce(s, self.nonce);
-    }
-}
-
-impl rlp::Decodable for Pong {
-    fn decode(rlp: &Rlp<'_>) -> Result<Self, DecoderError> {
-        decode_nonce(rlp).map(|nonce| Pong { nonce })
-    }
-}
-
-/// A `pingpong/1` message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Message {
-    /// Code 0.
-    Ping(Ping),
-    /// Code 1.
-    Pong(Pong),
-}
-
-impl Message {
-    /// Reads a message (its code relative to the capability).
-    pub fn decode(msg: &Msg) -> Result<Self, MessageError> {
-        let rlp = Rlp::new(&msg.payload);
-        let malformed = |error| MessageError::Malformed {
-            code: msg.code,
-            error,
-        };
-        // The RLP decoder does not look past the first item; bytes after it
-        // are as much a malformed message as bytes missing.
-        let total = rlp.payload_info().map_err(malformed)?.total();
-        if total != msg.payload.len() {
-            return Err(malformed(DecoderError::RlpInconsistentLengthAndData));
-        }
-        match msg.code {
-            PING => rlp.as_val().map(Message::Ping).map_err(malformed),
-            PONG => rlp.as_val().map(Message::Pong).map_err(malformed),
-            code => Err(MessageError::UnknownCode(code)),
-        }
-    }
-
-    /// The message to send.
-    pub fn to_msg(&self) -> Msg {
-        match self {
-            Message::Ping(ping) => Msg::encode(PING, ping),
-            Message::Pong(pong) => Msg::encode(PONG, pong),
-        }
-    }
-}
-
-/// Why a message could not be read.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MessageError {
-    /// The code is not one of the capability's.
-    UnknownCode(u64),
-    /// The payload is not what the code calls for.
-    Malformed {
-        /// The message code.
-        code: u64,
-        /// What the decoder said.
-        error: DecoderError,
-    },
-}
-
-impl fmt::Display for MessageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            MessageError::UnknownCode(code) => write!(f, "unknown {NAME} message code {code}"),
-            MessageError::Malformed { code, error } => {
-                write!(f, "malformed {NAME} message {code}: {error}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for MessageError {}
 
 /// How often to ping and how long to wait for the answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -268,7 +161,7 @@ impl Protocol for PingPong {
     }
 
     fn message_count(&self) -> u64 {
-        MESSAGE_COUNT
+        Message::count(VERSION)
     }
 
     fn run(&self, peer: Peer, conn: CapabilityConn) -> ProtocolFuture {
@@ -320,37 +213,33 @@ async fn run_peer(
     reporter: Reporter,
     mut conn: CapabilityConn,
 ) -> Result<(), DisconnectReason> {
-    let mut ticker = tokio::time::interval(config.interval);
+    let mut ticker = time::interval(config.interval);
     // After a stall, one Ping, not a burst to catch up.
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     // The Ping in flight: its nonce and when it was sent.
     let mut in_flight: Option<(u64, Instant)> = None;
     loop {
         let deadline = in_flight.map(|(_, sent)| sent + config.pong_timeout);
-        tokio::select! {
-            msg = conn.recv() => {
+        p2p_core::tokio::select! {
+            message = conn.recv_message::<Message>() => match message {
                 // The session has ended.
-                let Some(msg) = msg else { return Ok(()) };
-                match Message::decode(&msg) {
-                    Err(_) => return Err(DisconnectReason::SubprotocolError),
-                    Ok(Message::Ping(Ping { nonce })) => {
-                        conn.send(Message::Pong(Pong { nonce }).to_msg()).await?;
+                None => return Ok(()),
+                Some(Err(err)) => return Err(err.into()),
+                Some(Ok(Message::Ping { nonce })) => conn.send_message(&Message::Pong { nonce }).await?,
+                Some(Ok(Message::Pong { nonce })) => match in_flight {
+                    Some((expected, sent)) if expected == nonce => {
+                        in_flight = None;
+                        reporter.report(sent.elapsed());
                     }
-                    Ok(Message::Pong(Pong { nonce })) => match in_flight {
-                        Some((expected, sent)) if expected == nonce => {
-                            in_flight = None;
-                            reporter.report(sent.elapsed());
-                        }
-                        _ => {}
-                    },
-                }
-            }
+                    _ => {}
+                },
+            },
             _ = ticker.tick(), if in_flight.is_none() => {
                 let nonce = random_nonce();
-                conn.send(Message::Ping(Ping { nonce }).to_msg()).await?;
+                conn.send_message(&Message::Ping { nonce }).await?;
                 in_flight = Some((nonce, Instant::now()));
             }
-            _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
+            _ = time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => {
                 return Err(DisconnectReason::PingTimeout);
             }
         }
@@ -361,9 +250,27 @@ async fn run_peer(
 mod tests {
     use std::sync::Mutex;
 
-    use p2p_core::msgpipe::{peer_info_for, run_plugin, ExpectError, RunningPlugin};
+    use p2p_core::msgpipe::{peer_info_for, run_plugin, ExpectError, PipeEnd, RunningPlugin};
+    use p2p_core::{MessageError, Msg};
 
     use super::*;
+
+    fn ping(nonce: u64) -> Msg {
+        Message::Ping { nonce }.to_msg()
+    }
+
+    fn pong(nonce: u64) -> Msg {
+        Message::Pong { nonce }.to_msg()
+    }
+
+    /// The nonce of the next message, which must be a Ping.
+    async fn next_ping(pipe: &mut PipeEnd) -> u64 {
+        let msg = pipe.expect_code(0).await.unwrap();
+        match Message::decode(VERSION, &msg).unwrap() {
+            Message::Ping { nonce } => nonce,
+            other => panic!("expected a Ping, got {other:?}"),
+        }
+    }
 
     fn config(interval: u64, pong_timeout: u64) -> PingPongConfig {
         PingPongConfig {
@@ -380,52 +287,54 @@ mod tests {
 
     #[test]
     fn messages_round_trip_and_tolerate_extra_fields() {
+        assert_eq!(Message::count(VERSION), 2);
         for message in [
-            Message::Ping(Ping { nonce: 0 }),
-            Message::Pong(Pong { nonce: u64::MAX }),
+            Message::Ping { nonce: 0 },
+            Message::Pong { nonce: u64::MAX },
         ] {
-            assert_eq!(Message::decode(&message.to_msg()), Ok(message));
+            assert_eq!(Message::decode(VERSION, &message.to_msg()), Ok(message));
         }
+        assert_eq!(ping(1), Msg::new(0, vec![0xc1, 0x01]));
+        // A Pong from a later version with a second field.
+        let msg = Msg::new(1, vec![0xc2, 0x07, 0x80]);
         assert_eq!(
-            Msg::encode(PING, &Ping { nonce: 1 }).payload[..],
-            [0xc1, 0x01]
+            Message::decode(VERSION, &msg),
+            Ok(Message::Pong { nonce: 7 })
         );
-
-        let mut s = RlpStream::new_list(2);
-        s.append(&7u64).append(&"from a later version");
-        let msg = Msg::new(PONG, s.out().freeze());
-        assert_eq!(Message::decode(&msg), Ok(Message::Pong(Pong { nonce: 7 })));
     }
 
     #[test]
     fn malformed_messages_are_refused() {
         // A bare integer, an empty list, trailing bytes, a nonce too big, an
-        // unknown code.
+        // empty payload.
         for msg in [
-            Msg::new(PING, vec![0x07]),
-            Msg::new(PING, vec![0xc0]),
-            Msg::new(PONG, vec![0xc1, 0x01, 0x02]),
-            Msg::new(PING, vec![0xca, 0x89, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
-            Msg::new(PING, vec![]),
+            Msg::new(0, vec![0x07]),
+            Msg::new(0, vec![0xc0]),
+            Msg::new(1, vec![0xc1, 0x01, 0x02]),
+            Msg::new(0, vec![0xca, 0x89, 1, 2, 3, 4, 5, 6, 7, 8, 9]),
+            Msg::new(0, vec![]),
         ] {
             assert!(
-                matches!(Message::decode(&msg), Err(MessageError::Malformed { .. })),
+                matches!(
+                    Message::decode(VERSION, &msg),
+                    Err(MessageError::Malformed { .. })
+                ),
                 "{msg:?}"
             );
         }
-        assert_eq!(
-            Message::decode(&Msg::new(2, vec![0xc1, 0x01])),
-            Err(MessageError::UnknownCode(2))
-        );
+        assert!(matches!(
+            Message::decode(VERSION, &Msg::new(2, vec![0xc1, 0x01])),
+            Err(MessageError::UnknownCode { code: 2, .. })
+        ));
     }
 
     #[tokio::test(start_paused = true)]
     async fn answers_a_ping_with_its_nonce() {
         let (mut plugin, _) = start(PingPong::new(config(60, 60)));
         // Its own first Ping comes at once.
-        plugin.pipe.expect_decode::<Ping>(PING).await.unwrap();
-        plugin.pipe.send(PING, &Ping { nonce: 42 }).await.unwrap();
-        plugin.pipe.expect(PONG, &Pong { nonce: 42 }).await.unwrap();
+        next_ping(&mut plugin.pipe).await;
+        plugin.pipe.send_msg(ping(42)).await.unwrap();
+        plugin.pipe.expect_msg(&pong(42)).await.unwrap();
     }
 
     #[tokio::test(start_paused = true)]
@@ -434,14 +343,10 @@ mod tests {
         let start = Instant::now();
         let mut nonces = Vec::new();
         for round in 0..3u32 {
-            let ping: Ping = plugin.pipe.expect_decode(PING).await.unwrap();
+            let nonce = next_ping(&mut plugin.pipe).await;
             assert_eq!(start.elapsed(), Duration::from_secs(2) * round);
-            plugin
-                .pipe
-                .send(PONG, &Pong { nonce: ping.nonce })
-                .await
-                .unwrap();
-            nonces.push(ping.nonce);
+            plugin.pipe.send_msg(pong(nonce)).await.unwrap();
+            nonces.push(nonce);
         }
         nonces.dedup();
         assert_eq!(nonces.len(), 3);
@@ -461,36 +366,18 @@ mod tests {
         let mut peer_a = run_plugin(protocol.clone(), info_a);
         let mut peer_b = run_plugin(protocol.clone(), info_b);
 
-        let ping_a: Ping = peer_a.pipe.expect_decode(PING).await.unwrap();
-        let ping_b: Ping = peer_b.pipe.expect_decode(PING).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        peer_a
-            .pipe
-            .send(
-                PONG,
-                &Pong {
-                    nonce: ping_a.nonce,
-                },
-            )
-            .await
-            .unwrap();
-        tokio::time::sleep(Duration::from_millis(250)).await;
-        peer_b
-            .pipe
-            .send(
-                PONG,
-                &Pong {
-                    nonce: ping_b.nonce,
-                },
-            )
-            .await
-            .unwrap();
+        let nonce_a = next_ping(&mut peer_a.pipe).await;
+        let nonce_b = next_ping(&mut peer_b.pipe).await;
+        time::sleep(Duration::from_millis(250)).await;
+        peer_a.pipe.send_msg(pong(nonce_a)).await.unwrap();
+        time::sleep(Duration::from_millis(250)).await;
+        peer_b.pipe.send_msg(pong(nonce_b)).await.unwrap();
 
         let expected = RttTable::from([
             (a, Duration::from_millis(250)),
             (b, Duration::from_millis(500)),
         ]);
-        tokio::time::timeout(Duration::from_secs(5), rtts.wait_for(|t| t.len() == 2))
+        time::timeout(Duration::from_secs(5), rtts.wait_for(|t| t.len() == 2))
             .await
             .unwrap()
             .unwrap();
@@ -517,15 +404,10 @@ mod tests {
         let protocol = PingPong::new(config(60, 60));
         let rtts = protocol.subscribe();
         let (mut plugin, _) = start(protocol);
-        let ping: Ping = plugin.pipe.expect_decode(PING).await.unwrap();
+        let nonce = next_ping(&mut plugin.pipe).await;
         plugin
             .pipe
-            .send(
-                PONG,
-                &Pong {
-                    nonce: ping.nonce.wrapping_add(1),
-                },
-            )
+            .send_msg(pong(nonce.wrapping_add(1)))
             .await
             .unwrap();
         plugin
@@ -536,13 +418,9 @@ mod tests {
         assert!(rtts.borrow().is_empty());
         assert!(!plugin.is_finished());
         // The right one still counts.
-        plugin
-            .pipe
-            .send(PONG, &Pong { nonce: ping.nonce })
-            .await
-            .unwrap();
-        plugin.pipe.send(PING, &Ping { nonce: 1 }).await.unwrap();
-        plugin.pipe.expect(PONG, &Pong { nonce: 1 }).await.unwrap();
+        plugin.pipe.send_msg(pong(nonce)).await.unwrap();
+        plugin.pipe.send_msg(ping(1)).await.unwrap();
+        plugin.pipe.expect_msg(&pong(1)).await.unwrap();
         assert_eq!(rtts.borrow().len(), 1);
     }
 
@@ -550,7 +428,7 @@ mod tests {
     async fn an_unanswered_ping_ends_the_peer_with_ping_timeout() {
         let (mut plugin, _) = start(PingPong::new(config(1, 3)));
         let start = Instant::now();
-        plugin.pipe.expect_decode::<Ping>(PING).await.unwrap();
+        next_ping(&mut plugin.pipe).await;
         assert_eq!(
             plugin.expect_disconnect().await,
             Ok(DisconnectReason::PingTimeout)
@@ -563,12 +441,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_malformed_message_ends_the_peer_with_subprotocol_error() {
         for bad in [
-            Msg::new(PING, vec![0x07]),
-            Msg::new(PONG, vec![0xc1, 0x01, 0x02]),
+            Msg::new(0, vec![0x07]),
+            Msg::new(1, vec![0xc1, 0x01, 0x02]),
             Msg::new(5, vec![0xc1, 0x01]),
         ] {
             let (mut plugin, _) = start(PingPong::new(config(60, 60)));
-            plugin.pipe.expect_code(PING).await.unwrap();
+            plugin.pipe.expect_code(0).await.unwrap();
             plugin.pipe.send_msg(bad).await.unwrap();
             assert_eq!(
                 plugin.expect_disconnect().await,
@@ -580,7 +458,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_session_ending_ends_the_plugin() {
         let (mut plugin, _) = start(PingPong::new(config(60, 60)));
-        plugin.pipe.expect_code(PING).await.unwrap();
+        plugin.pipe.expect_code(0).await.unwrap();
         plugin.pipe.close();
         assert_eq!(plugin.outcome().await, Ok(Ok(())));
         assert_eq!(plugin.pipe.recv().await, Err(ExpectError::Closed));
