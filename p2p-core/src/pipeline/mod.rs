@@ -27,9 +27,11 @@ mod connecting;
 mod end;
 mod established;
 mod hello;
+mod inspect;
 
 pub use conn::{send_disconnect, MsgConn, DISCONNECT_WRITE_TIMEOUT};
 pub use connecting::{Authenticated, ConnGuards, Connecting, Direction};
 pub use end::{ConnectionEnd, HandshakeTimeout, Side, Stage, StageError};
 pub use established::Established;
 pub use hello::{exchange_hello, HelloError, HelloStage, Negotiated};
+pub use inspect::{InspectConn, InspectError, MessageCheck};
