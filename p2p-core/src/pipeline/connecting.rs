@@ -89,7 +89,7 @@ impl<Io> Connecting<Io> {
 /// and what the pipeline knew of it before.
 #[derive(Debug)]
 pub struct Authenticated<C> {
-    /// The message connection; [`MsgConn::remote_id`] is the proven identity.
+    /// The message connection; [`MsgConn::remote_id`](crate::MsgConn::remote_id) is the proven identity.
     pub conn: C,
     /// The remote socket address.
     pub remote_addr: SocketAddr,

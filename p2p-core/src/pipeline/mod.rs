@@ -22,12 +22,12 @@
 //! still carry a message sends the Disconnect itself ([`send_disconnect`],
 //! [`Negotiated::refuse`]).
 
-mod conn;
-mod connecting;
-mod end;
-mod established;
-mod hello;
-mod inspect;
+pub mod conn;
+pub mod connecting;
+pub mod end;
+pub mod established;
+pub mod hello;
+pub mod inspect;
 
 pub use conn::{send_disconnect, MsgConn, DISCONNECT_WRITE_TIMEOUT};
 pub use connecting::{Authenticated, ConnGuards, Connecting, Direction};

@@ -1,26 +1,4 @@
 //! [`ServerBuilder`]: one place that composes a server from its stages.
-//!
-//! ```text
-//! setup stack     PeerFilter          netrestrict, per-subnet caps   } built in, outermost first;
-//!                 InboundThrottle     one attempt per IP per 30 s    } each can be removed
-//!                 ConcurrencyLimit    max_pending_peers handshakes   }
-//!                 setup_layer(..)     yours, first added outermost
-//!                 encryption(..)      RLPx, QUIC, plaintext, ...
-//! checkpoint 1    ourselves, already connected, too many peers
-//! Hello stack     hello_layer(..)     yours, first added outermost
-//!                 HelloStage          Hello both ways, capability matching
-//! checkpoint 2    a capability in common
-//! session stack   session_layer(..)   yours, first added outermost
-//!                 SessionService      base protocol and multiplexer
-//! ```
-//!
-//! The built-in layers sit outside yours so that a connection they refuse
-//! costs nothing further: the peer filter runs before a byte is read, the
-//! throttle records only addresses the filter let through, and the pending
-//! limit bounds the handshakes that are actually in progress. The handshake
-//! deadline (`Config::handshake_timeout`) covers the setup and Hello stacks
-//! together; the session stack has no deadline, as a session lives for
-//! hours.
 
 use std::sync::Arc;
 
@@ -67,19 +45,43 @@ struct BuiltIns {
     pending_limit: bool,
 }
 
-/// Composes a server; made by [`Server::builder`]. See the [module
-/// documentation](self) for the stacks and the order of their layers.
+/// Composes a server; made by [`Server::builder`].
+///
+/// ```text
+/// setup stack     PeerFilter          netrestrict, per-subnet caps   } built in, outermost first;
+///                 InboundThrottle     one attempt per IP per 30 s    } each can be removed
+///                 ConcurrencyLimit    max_pending_peers handshakes   }
+///                 setup_layer(..)     yours, first added outermost
+///                 encryption(..)      RLPx, QUIC, plaintext, ...
+/// checkpoint 1    ourselves, already connected, too many peers
+/// Hello stack     hello_layer(..)     yours, first added outermost
+///                 HelloStage          Hello both ways, capability matching
+/// checkpoint 2    a capability in common
+/// session stack   session_layer(..)   yours, first added outermost
+///                 SessionService      base protocol and multiplexer
+/// ```
+///
+/// The built-in layers sit outside yours so that a connection they refuse
+/// costs nothing further: the peer filter runs before a byte is read, the
+/// throttle records only addresses the filter let through, and the pending
+/// limit bounds the handshakes that are actually in progress. The handshake
+/// deadline (`Config::handshake_timeout`) covers the setup and Hello stacks
+/// together; the session stack has no deadline, as a session lives for
+/// hours.
 ///
 /// ```no_run
-/// # use p2p_core::{NodeKey, Server, Connecting, Authenticated};
-/// # use p2p_core::testing::MemConn;
-/// # async fn run(encryption: impl Fn(std::sync::Arc<NodeKey>) -> tower::util::BoxCloneService<Connecting<tokio::net::TcpStream>, Authenticated<MemConn>, tower::BoxError> + Send + Sync + 'static) -> Result<(), Box<dyn std::error::Error>> {
+/// # use std::sync::Arc;
+/// # use p2p_core::server::SetupStack;
+/// # use p2p_core::{MsgConn, NodeKey, Server, ServerError};
+/// # async fn start<C, T>(rlpx: impl FnOnce(Arc<NodeKey>) -> T) -> Result<Server, ServerError>
+/// # where C: MsgConn + 'static, T: SetupStack<tokio::net::TcpStream, C> {
 /// let server = Server::builder(NodeKey::random())
-///     .encryption(encryption) // p2p_rlpx::RlpxTransport::new, for one
+///     .encryption(rlpx) // p2p_rlpx::RlpxTransport::new, for one
 ///     .without_inbound_throttle()
 ///     .start()
 ///     .await?;
-/// # Ok(()) }
+/// # Ok(server)
+/// # }
 /// ```
 #[must_use = "a builder does nothing until started"]
 pub struct ServerBuilder<

@@ -11,7 +11,7 @@
 //! [pipeline](crate::pipeline): the setup stack (built-in layers around the
 //! encryption stage), the first checkpoint, the Hello stage, the second
 //! checkpoint and the session stage. At each checkpoint it asks the
-//! supervisor, which alone reads and changes the peer set ([`peers`]); no
+//! supervisor, which alone reads and changes the peer set; no
 //! lock guards peer state. [`Server::builder`] composes the stages.
 
 mod builder;
@@ -237,7 +237,7 @@ impl Server {
     /// outbound slot is free and it was not tried in the last 35 s.
     ///
     /// Several sources may be added; they are mixed fairly (see
-    /// [`FairMix`]), so a source that always has nodes ready cannot crowd
+    /// [`FairMix`](crate::candidates::FairMix)), so a source that always has nodes ready cannot crowd
     /// out a slow one. Sources are read only while the scheduler has free
     /// outbound slots and room in its candidate queue, so a source that
     /// does work per item (a lookup) pauses when its nodes are not needed.

@@ -4,8 +4,7 @@
 //! [`SessionService`] is the stage as a tower service: an [`Established`]
 //! peer in, its [`ConnectionEnd`] out, the future living as long as the
 //! peer. It runs the base protocol (Ping/Pong keepalive, Disconnect, read and
-//! write deadlines, see [`base`](self::base)) and the capability multiplexer
-//! ([`mux`]) that feeds one handler task per shared capability. Reading and
+//! write deadlines) and the capability multiplexer that feeds one handler task per shared capability. Reading and
 //! writing run concurrently, so two peers sending large messages at each
 //! other never deadlock.
 //!
