@@ -2,25 +2,23 @@
 
 use std::sync::Arc;
 
-use tokio::sync::{broadcast, mpsc, watch};
-use tokio::task::JoinSet;
+use tokio::sync::broadcast;
+
 use tower::layer::util::{Identity, Stack};
 use tower::limit::ConcurrencyLimitLayer;
 use tower::{BoxError, Layer, ServiceBuilder};
 use tracing::Instrument;
 
-use super::connection::{Context, Stages};
-use super::peers::PeerSet;
+use super::connection::Stages;
+
 use super::supervisor::Supervisor;
-use super::{
-    HelloStack, NodeInfo, Server, ServerError, SessionStack, SetupStack, COMMAND_QUEUE,
-    EVENT_BUFFER,
-};
+use super::{HelloStack, NodeInfo, Server, ServerError, SessionStack, SetupStack, EVENT_BUFFER};
 use crate::base::{Hello, BASE_PROTOCOL_VERSION};
-use crate::candidates::FairMix;
+
 use crate::capability::OfferedProtocols;
 use crate::config::Config;
-use crate::dial::{DialConfig, DialScheduler};
+use crate::peer::PeerEvent;
+
 use crate::enode::Enode;
 use crate::identity::NodeKey;
 use crate::layers::filter::{
@@ -285,10 +283,7 @@ impl<N, T, SL, HL, L> ServerBuilder<N, T, SL, HL, L> {
             listen_port: listen_addr.map_or(0, |a| a.port()),
             id: self.key.id(),
         };
-        let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
-        let (closing_tx, closing) = watch::channel(false);
-        let (candidates, candidate_sources) = FairMix::new();
         let stages = Stages {
             setup: built_in_setup::<N::Io, C, _>(
                 &config,
@@ -296,41 +291,10 @@ impl<N, T, SL, HL, L> ServerBuilder<N, T, SL, HL, L> {
                 self.setup_layers.layer(self.encryption),
             ),
             hello: self.hello_layers.layer(HelloStage::new(hello, offered)),
-            session: self
-                .session_layers
-                .layer(SessionService::new(SessionConfig {
-                    msg_events: config.enable_msg_events.then(|| events.clone()),
-                    ping_interval: config.ping_interval,
-                    read_timeout: config.frame_read_timeout,
-                    write_timeout: config.frame_write_timeout,
-                    ..SessionConfig::default()
-                })),
+            session: self.session_layers.layer(session_service(&config, &events)),
         };
-        let mut dial = DialScheduler::new(
-            DialConfig::from_peers(config.max_peers, config.dial_ratio).with_self_id(self.key.id()),
-        );
-        for node in &config.static_nodes {
-            dial.add_static(*node);
-        }
-        let supervisor = Supervisor {
-            metrics_instance: crate::layers::metrics::instance_label(&self.key.id()),
-            network: self.network,
-            stages,
-            context: Arc::new(Context {
-                commands: commands.clone(),
-                handshake_timeout: config.handshake_timeout,
-                closing,
-            }),
-            peers: PeerSet::new(self.key.id()),
-            trusted: config.trusted_nodes.iter().map(|n| n.id).collect(),
-            config,
-            dial,
-            events: events.clone(),
-            tasks: JoinSet::new(),
-            commands: command_rx,
-            closing: closing_tx,
-            candidates,
-        };
+        let (supervisor, commands, candidate_sources) =
+            Supervisor::new(self.key.id(), self.network, stages, config, events.clone());
         tokio::spawn(
             supervisor
                 .run(listener)
@@ -356,6 +320,17 @@ impl<N, T, SL, HL, L> ServerBuilder<N, T, SL, HL, L> {
         config.private_key = Some((*self.key).clone());
         Ok(config)
     }
+}
+
+/// The built-in session stage, configured from `config`.
+fn session_service(config: &Config, events: &broadcast::Sender<PeerEvent>) -> SessionService {
+    SessionService::new(SessionConfig {
+        msg_events: config.enable_msg_events.then(|| events.clone()),
+        ping_interval: config.ping_interval,
+        read_timeout: config.frame_read_timeout,
+        write_timeout: config.frame_write_timeout,
+        ..SessionConfig::default()
+    })
 }
 
 /// What the node announces of itself.

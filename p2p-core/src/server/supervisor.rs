@@ -13,11 +13,11 @@ use tracing::{debug, info};
 
 use super::connection::{closed, connection, Context, Stages};
 use super::peers::{Admitted, Limits, PeerSet};
-use super::{Command, HelloStack, SessionStack, SetupStack};
+use super::{Command, HelloStack, SessionStack, SetupStack, COMMAND_QUEUE};
 use crate::base::DisconnectReason;
-use crate::candidates::FairMix;
+use crate::candidates::{FairMix, FairMixAdder};
 use crate::config::Config;
-use crate::dial::DialScheduler;
+use crate::dial::{DialConfig, DialScheduler};
 use crate::enode::Enode;
 use crate::identity::PeerId;
 use crate::network::{NetListener, Network};
@@ -27,23 +27,23 @@ use crate::pipeline::{Connecting, ConnectionEnd, Direction, MsgConn, Stage};
 /// The supervisor's state; see the [module documentation](self).
 pub(super) struct Supervisor<N, T, H, S> {
     /// The `instance` label of this server's metrics.
-    pub metrics_instance: String,
-    pub network: N,
-    pub stages: Stages<T, H, S>,
-    pub context: Arc<Context>,
-    pub config: Config,
-    pub peers: PeerSet,
-    pub trusted: HashSet<PeerId>,
-    pub dial: DialScheduler,
-    pub events: broadcast::Sender<PeerEvent>,
-    pub tasks: JoinSet<()>,
-    pub commands: mpsc::Receiver<Command>,
-    pub closing: watch::Sender<bool>,
+    metrics_instance: String,
+    network: N,
+    stages: Stages<T, H, S>,
+    context: Arc<Context>,
+    config: Config,
+    peers: PeerSet,
+    trusted: HashSet<PeerId>,
+    dial: DialScheduler,
+    events: broadcast::Sender<PeerEvent>,
+    tasks: JoinSet<()>,
+    commands: mpsc::Receiver<Command>,
+    closing: watch::Sender<bool>,
     /// The candidate sources, mixed. The supervisor reads them itself, and
     /// only while the dial scheduler wants candidates: discovery then does its
     /// work (lookups, DNS queries) only when its results will be used, as
     /// go-ethereum's dialer reads its node iterator only with free slots.
-    pub candidates: FairMix<Enode>,
+    candidates: FairMix<Enode>,
 }
 
 impl<N, T, H, S> Supervisor<N, T, H, S>
@@ -53,6 +53,46 @@ where
     S: Clone + Send + 'static,
     T: Clone + Send + 'static,
 {
+    /// A supervisor for the node `local_id`, with the channels the handle
+    /// talks to it through: its command queue and the candidate sources.
+    pub(super) fn new(
+        local_id: PeerId,
+        network: N,
+        stages: Stages<T, H, S>,
+        config: Config,
+        events: broadcast::Sender<PeerEvent>,
+    ) -> (Self, mpsc::Sender<Command>, FairMixAdder<Enode>) {
+        let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (closing_tx, closing) = watch::channel(false);
+        let (candidates, candidate_sources) = FairMix::new();
+        let mut dial = DialScheduler::new(
+            DialConfig::from_peers(config.max_peers, config.dial_ratio).with_self_id(local_id),
+        );
+        for node in &config.static_nodes {
+            dial.add_static(*node);
+        }
+        let supervisor = Supervisor {
+            metrics_instance: crate::layers::metrics::instance_label(&local_id),
+            network,
+            stages,
+            context: Arc::new(Context {
+                commands: commands.clone(),
+                handshake_timeout: config.handshake_timeout,
+                closing,
+            }),
+            peers: PeerSet::new(local_id),
+            trusted: config.trusted_nodes.iter().map(|n| n.id).collect(),
+            config,
+            dial,
+            events,
+            tasks: JoinSet::new(),
+            commands: command_rx,
+            closing: closing_tx,
+            candidates,
+        };
+        (supervisor, commands, candidate_sources)
+    }
+
     pub(super) async fn run<C>(mut self, listener: Option<N::Listener>)
     where
         C: MsgConn + 'static,
