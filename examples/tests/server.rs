@@ -595,3 +595,40 @@ async fn the_inbound_throttle_is_configurable() {
     assert_eq!(a.server.peer_count().await, 1);
     a.server.stop().await;
 }
+
+#[tokio::test]
+async fn a_hello_stage_cannot_admit_a_peer_under_another_identity() {
+    use p2p_core::Negotiated;
+    let key = NodeKey::random();
+    let config = Config::builder()
+        .listen_addr("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())
+        .build()
+        .unwrap();
+    // A Hello stage gone wrong: it renames every peer.
+    let renaming =
+        tower::util::MapResponseLayer::new(|mut peer: Negotiated<RlpxStream<TcpStream>>| {
+            peer.info.id = NodeKey::random().id();
+            peer
+        });
+    let server = Server::builder(key.clone())
+        .config(config)
+        .protocol(Greeter {
+            name: "alpha",
+            seen: mpsc::unbounded_channel().0,
+        })
+        .encryption(RlpxTransport::new)
+        .hello_layer(renaming)
+        .start()
+        .await
+        .unwrap();
+    let (_conn, refusal) = join(
+        server.local_enode().unwrap().tcp_addr(),
+        key.id(),
+        &NodeKey::random(),
+        &["alpha"],
+    )
+    .await;
+    assert_eq!(refusal, after_hello(DisconnectReason::UnexpectedIdentity));
+    assert_eq!(server.peer_count().await, 0);
+    server.stop().await;
+}

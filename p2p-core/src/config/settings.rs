@@ -200,7 +200,7 @@ impl Config {
     }
 
     /// Parses a configuration from TOML text (see the [module
-    /// documentation](self) for the keys). A relative `private_key_file` is
+    /// documentation](crate::config) for the keys). A relative `private_key_file` is
     /// resolved against the current directory.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
         parse_file(text, None)?.into_config(None)

@@ -49,7 +49,7 @@ pub const DEFAULT_MAX_STATIC_BACKOFF: Duration = Duration::from_secs(5 * 60);
 /// without growing without bound when discovery outpaces dialing.
 pub const DEFAULT_MAX_CANDIDATES: usize = 256;
 
-/// The limits and timings of a [`DialScheduler`].
+/// The limits and timings of a [`DialScheduler`](super::DialScheduler).
 ///
 /// All fields are public; start from [`DialConfig::default`] or
 /// [`DialConfig::from_peers`] and set [`self_id`](DialConfig::self_id) with

@@ -2,7 +2,7 @@
 //!
 //! [`DialScheduler`] is pure state. It does no I/O, spawns nothing and never
 //! reads the clock: every method that depends on time takes the current
-//! [`Instant`] as an argument. That keeps the rules below testable with a
+//! [`Instant`](std::time::Instant) as an argument. That keeps the rules below testable with a
 //! fake clock, and leaves the mechanics (sockets, timers, cancellation) to
 //! the supervisor task that owns the scheduler. The supervisor's loop is:
 //!

@@ -54,7 +54,7 @@ enum CandidateState {
 }
 
 /// The dial scheduler: pure state that decides which nodes to dial, and when.
-/// See the [module documentation](self) for the rules and the driving loop.
+/// See the [module documentation](crate::dial) for the rules and the driving loop.
 #[derive(Debug)]
 pub struct DialScheduler {
     config: DialConfig,

@@ -112,7 +112,14 @@ where
         }
     };
     let mut conn = negotiated.conn;
-    let Admitted { info, stop } = match context.admit(serial, negotiated.info).await {
+    // The second checkpoint's own identity check: whatever Hello stack ran,
+    // the peer is admitted under the key the encryption stage proved.
+    let verdict = if negotiated.info.id == id {
+        context.admit(serial, negotiated.info).await
+    } else {
+        Err(DisconnectReason::UnexpectedIdentity)
+    };
+    let Admitted { info, stop } = match verdict {
         Ok(admitted) => admitted,
         Err(reason) => {
             send_disconnect(&mut conn, reason).await;
