@@ -78,7 +78,7 @@ fn now() -> Instant {
 /// At most two messages are buffered: the one waiting for tokens and the one
 /// read after it (to let a Disconnect overtake); past that the connection is
 /// not read until the wait is over.
-#[pin_project]
+#[pin_project(project = Limited)]
 #[derive(Debug)]
 pub struct RateLimitedConn<C> {
     #[pin]
@@ -140,6 +140,9 @@ impl<C> RateLimitedConn<C> {
     }
 }
 
+/// What reading a rate-limited connection yields.
+type Item<C> = Option<Result<Msg, RateLimitError<<C as MsgConn>::ConnError>>>;
+
 impl<C: MsgConn> Stream for RateLimitedConn<C> {
     type Item = Result<Msg, RateLimitError<C::ConnError>>;
 
@@ -150,36 +153,8 @@ impl<C: MsgConn> Stream for RateLimitedConn<C> {
         }
         loop {
             if this.held.is_some() {
-                let sleep = this.sleep.as_mut().expect("a held message has a timer");
-                if sleep.as_mut().poll(cx).is_ready() {
-                    // The wait was computed for exactly the missing tokens, so
-                    // they are there now; no second check that timer rounding
-                    // could turn into another round trip.
-                    let msg = this.held.take().expect("checked above");
-                    this.limiter.charge(&msg, now());
-                    return Poll::Ready(Some(Ok(msg)));
-                }
-                // Read one message ahead, so that a Disconnect right behind the
-                // held message is not delayed by it; anything else waits its
-                // turn and reading stops until then.
-                if this.lookahead.is_none() && !*this.inner_done {
-                    match this.inner.as_mut().poll_next(cx) {
-                        Poll::Ready(Some(Ok(msg))) if is_exempt(&msg) => {
-                            this.limiter.charge(&msg, now());
-                            return Poll::Ready(Some(Ok(msg)));
-                        }
-                        Poll::Ready(Some(Ok(msg))) => *this.lookahead = Some(msg),
-                        Poll::Ready(Some(Err(err))) => {
-                            return Poll::Ready(Some(Err(RateLimitError::Conn(err))))
-                        }
-                        Poll::Ready(None) => *this.inner_done = true,
-                        Poll::Pending => {}
-                    }
-                }
-                // The timer (and, if it was polled, the connection) will wake us.
-                return Poll::Pending;
+                return this.poll_held(cx);
             }
-
             let msg = match this.lookahead.take() {
                 Some(msg) => msg,
                 None if *this.inner_done => return Poll::Ready(None),
@@ -192,35 +167,78 @@ impl<C: MsgConn> Stream for RateLimitedConn<C> {
                     Some(Ok(msg)) => msg,
                 },
             };
-            let now = now();
-            if is_exempt(&msg) {
-                this.limiter.charge(&msg, now);
-                return Poll::Ready(Some(Ok(msg)));
+            if let Some(verdict) = this.admit(msg) {
+                return Poll::Ready(Some(verdict));
             }
-            let Some((wait, kind, rate)) = this.limiter.wait(&msg, now) else {
-                this.limiter.charge(&msg, now);
-                return Poll::Ready(Some(Ok(msg)));
-            };
-            match this.config.policy {
-                RateLimitPolicy::Disconnect => {
-                    tracing::debug!(code = msg.code, %kind, "inbound rate exceeded");
-                    *this.failed = true;
-                    return Poll::Ready(Some(Err(RateLimitError::RateExceeded {
-                        kind,
-                        per_second: rate.per_second,
-                        burst: rate.burst,
-                        code: msg.code,
-                    })));
+            // Held: round again to poll the timer, which registers the wakeup.
+        }
+    }
+}
+
+impl<C: MsgConn> Limited<'_, C> {
+    /// With a message held: lets it go once its timer fires; meanwhile reads
+    /// one message ahead, so that a Disconnect right behind the held message
+    /// is not delayed by it (anything else waits its turn, and reading stops
+    /// until then).
+    fn poll_held(&mut self, cx: &mut Context<'_>) -> Poll<Item<C>> {
+        let sleep = self.sleep.as_mut().expect("a held message has a timer");
+        if sleep.as_mut().poll(cx).is_ready() {
+            // The wait was computed for exactly the missing tokens, so they
+            // are there now; no second check that timer rounding could turn
+            // into another round trip.
+            let msg = self.held.take().expect("a message is held");
+            self.limiter.charge(&msg, now());
+            return Poll::Ready(Some(Ok(msg)));
+        }
+        if self.lookahead.is_none() && !*self.inner_done {
+            match self.inner.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(msg))) if is_exempt(&msg) => {
+                    self.limiter.charge(&msg, now());
+                    return Poll::Ready(Some(Ok(msg)));
                 }
-                RateLimitPolicy::Delay => {
-                    let deadline = tokio::time::Instant::now() + wait;
-                    match this.sleep.as_mut() {
-                        Some(sleep) => sleep.as_mut().reset(deadline),
-                        None => *this.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
-                    }
-                    *this.held = Some(msg);
-                    // Round again to poll the timer, which registers the wakeup.
+                Poll::Ready(Some(Ok(msg))) => *self.lookahead = Some(msg),
+                Poll::Ready(Some(Err(err))) => {
+                    return Poll::Ready(Some(Err(RateLimitError::Conn(err))))
                 }
+                Poll::Ready(None) => *self.inner_done = true,
+                Poll::Pending => {}
+            }
+        }
+        // The timer (and, if it was polled, the connection) will wake us.
+        Poll::Pending
+    }
+
+    /// Charges `msg` and passes it, or refuses it (Disconnect policy), or
+    /// holds it until its tokens have refilled (Delay policy: `None`).
+    fn admit(&mut self, msg: Msg) -> Option<Result<Msg, RateLimitError<C::ConnError>>> {
+        let now = now();
+        if is_exempt(&msg) {
+            self.limiter.charge(&msg, now);
+            return Some(Ok(msg));
+        }
+        let Some((wait, kind, rate)) = self.limiter.wait(&msg, now) else {
+            self.limiter.charge(&msg, now);
+            return Some(Ok(msg));
+        };
+        match self.config.policy {
+            RateLimitPolicy::Disconnect => {
+                tracing::debug!(code = msg.code, %kind, "inbound rate exceeded");
+                *self.failed = true;
+                Some(Err(RateLimitError::RateExceeded {
+                    kind,
+                    per_second: rate.per_second,
+                    burst: rate.burst,
+                    code: msg.code,
+                }))
+            }
+            RateLimitPolicy::Delay => {
+                let deadline = tokio::time::Instant::now() + wait;
+                match self.sleep.as_mut() {
+                    Some(sleep) => sleep.as_mut().reset(deadline),
+                    None => *self.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
+                }
+                *self.held = Some(msg);
+                None
             }
         }
     }
