@@ -52,7 +52,7 @@
 //! spoken on the connection.
 
 use bytes::Bytes;
-use rlp::{Decodable, DecoderError, Rlp};
+use rlp::{Decodable, DecoderError, PayloadInfo, Rlp};
 
 use crate::base::DisconnectReason;
 use crate::msg::Msg;
@@ -117,12 +117,89 @@ pub fn decode_exact<T: Decodable>(payload: &[u8]) -> Result<T, DecoderError> {
 }
 
 /// Fails unless the item at the start of `rlp` spans exactly `len` bytes.
+/// The item's length is summed with overflow checked: a header may claim up
+/// to 2^64 - 1 bytes.
 pub fn check_whole(rlp: &Rlp<'_>, len: usize) -> Result<(), DecoderError> {
-    let total = rlp.payload_info()?.total();
-    if total != len {
+    let info = rlp.payload_info()?;
+    if info.header_len.checked_add(info.value_len) != Some(len) {
         return Err(DecoderError::RlpInconsistentLengthAndData);
     }
     Ok(())
+}
+
+/// Fails unless `rlp` is a list.
+pub fn expect_list(rlp: &Rlp<'_>) -> Result<(), DecoderError> {
+    if rlp.is_list() {
+        Ok(())
+    } else {
+        Err(DecoderError::RlpExpectedToBeList)
+    }
+}
+
+/// The items of list `rlp`, read in one pass: each item's header is parsed
+/// straight from the list's payload, and an item that runs past the end of
+/// the list is an error (not the silent end of the list it is for
+/// `Rlp::iter`, which stops at the first item it cannot read, so that a list
+/// with a broken tail would pass for a shorter one).
+pub fn items<'a>(rlp: &Rlp<'a>) -> Result<Items<'a>, DecoderError> {
+    expect_list(rlp)?;
+    let info = rlp.payload_info()?;
+    let end = info
+        .header_len
+        .checked_add(info.value_len)
+        .ok_or(DecoderError::RlpIsTooShort)?;
+    let payload = rlp
+        .as_raw()
+        .get(info.header_len..end)
+        .ok_or(DecoderError::RlpIsTooShort)?;
+    Ok(Items { rest: payload })
+}
+
+/// The RLP items written one after another in `bytes`, outside any list
+/// (a chain export is such a stream of blocks), read as [`items`] reads a
+/// list's: an item that runs past the end is an error.
+pub fn stream(bytes: &[u8]) -> Items<'_> {
+    Items { rest: bytes }
+}
+
+/// Iterator over the items of a list; see [`items`].
+#[derive(Debug)]
+pub struct Items<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Items<'a> {
+    /// Bytes of the list not yet read.
+    pub fn remaining(&self) -> usize {
+        self.rest.len()
+    }
+}
+
+impl<'a> Iterator for Items<'a> {
+    type Item = Result<Rlp<'a>, DecoderError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        // A length field can claim up to 2^64 - 1 bytes: the sum is checked,
+        // and so is that the item fits in what is left of the list.
+        let item = PayloadInfo::from(self.rest).and_then(|info| {
+            match info.header_len.checked_add(info.value_len) {
+                Some(total) if total <= self.rest.len() => {
+                    let (item, rest) = self.rest.split_at(total);
+                    self.rest = rest;
+                    Ok(Rlp::new(item))
+                }
+                _ => Err(DecoderError::RlpIsTooShort),
+            }
+        });
+        if item.is_err() {
+            // Nothing after a broken item can be read.
+            self.rest = &[];
+        }
+        Some(item)
+    }
 }
 
 /// The messages of one capability: their codes (relative to the
@@ -171,25 +248,10 @@ impl<T: rlp::Decodable> rlp::Decodable for List<T> {
     /// list reading stops quietly at an item it cannot read, so a list with
     /// a broken tail would pass for a shorter one).
     fn decode(rlp: &Rlp<'_>) -> Result<Self, DecoderError> {
-        if !rlp.is_list() {
-            return Err(DecoderError::RlpExpectedToBeList);
-        }
-        let info = rlp.payload_info()?;
-        let mut rest = rlp
-            .as_raw()
-            .get(info.header_len..info.header_len + info.value_len)
-            .ok_or(DecoderError::RlpIsTooShort)?;
-        let mut items = Vec::new();
-        while !rest.is_empty() {
-            let item = Rlp::new(rest);
-            let len = item.payload_info()?.total();
-            if len > rest.len() {
-                return Err(DecoderError::RlpIsTooShort);
-            }
-            items.push(T::decode(&Rlp::new(&rest[..len]))?);
-            rest = &rest[len..];
-        }
-        Ok(List(items))
+        items(rlp)?
+            .map(|item| T::decode(&item?))
+            .collect::<Result<_, _>>()
+            .map(List)
     }
 }
 
@@ -349,6 +411,8 @@ mod tests {
             (0, vec![]),                             // empty
             (3, vec![0xc2, 0x09, 0x01]),             // a number where the list goes
             (3, vec![0xc4, 0x09, 0xc2, 0x01, 0x82]), // a list with a broken tail
+            // A list claiming 2^64 - 1 bytes: refused, no overflow.
+            (3, [vec![0xca, 0x09, 0xff], vec![0xff; 8]].concat()),
         ] {
             assert!(
                 matches!(

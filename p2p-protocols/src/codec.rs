@@ -9,80 +9,11 @@
 //! limits below and by the message size (at most 16 MiB after snappy, checked
 //! by the transport), never by a count a peer wrote.
 
-use rlp::{Decodable, DecoderError, PayloadInfo, Rlp, RlpStream};
+use rlp::{Decodable, DecoderError, Rlp, RlpStream};
 
-pub use p2p_core::message::{check_whole, decode_exact, MessageError};
-
-/// Fails unless `rlp` is a list.
-pub fn expect_list(rlp: &Rlp<'_>) -> Result<(), DecoderError> {
-    if rlp.is_list() {
-        Ok(())
-    } else {
-        Err(DecoderError::RlpExpectedToBeList)
-    }
-}
-
-/// The items of list `rlp`, read in one pass: each item's header is parsed
-/// straight from the list's payload, and an item that runs past the end of
-/// the list is an error (not the silent end of the list it is for
-/// `Rlp::iter`, which stops at the first item it cannot read, so that a list
-/// with a broken tail would pass for a shorter one).
-pub fn items<'a>(rlp: &Rlp<'a>) -> Result<Items<'a>, DecoderError> {
-    expect_list(rlp)?;
-    let info = rlp.payload_info()?;
-    let payload = rlp
-        .as_raw()
-        .get(info.header_len..info.header_len + info.value_len)
-        .ok_or(DecoderError::RlpIsTooShort)?;
-    Ok(Items { rest: payload })
-}
-
-/// The RLP items written one after another in `bytes`, outside any list
-/// (a chain export is such a stream of blocks), read as [`items`] reads a
-/// list's: an item that runs past the end is an error.
-pub fn stream(bytes: &[u8]) -> Items<'_> {
-    Items { rest: bytes }
-}
-
-/// Iterator over the items of a list; see [`items`].
-#[derive(Debug)]
-pub struct Items<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Items<'a> {
-    /// Bytes of the list not yet read.
-    pub fn remaining(&self) -> usize {
-        self.rest.len()
-    }
-}
-
-impl<'a> Iterator for Items<'a> {
-    type Item = Result<Rlp<'a>, DecoderError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.rest.is_empty() {
-            return None;
-        }
-        // A length field can claim up to 2^64 - 1 bytes: the sum is checked,
-        // and so is that the item fits in what is left of the list.
-        let item = PayloadInfo::from(self.rest).and_then(|info| {
-            match info.header_len.checked_add(info.value_len) {
-                Some(total) if total <= self.rest.len() => {
-                    let (item, rest) = self.rest.split_at(total);
-                    self.rest = rest;
-                    Ok(Rlp::new(item))
-                }
-                _ => Err(DecoderError::RlpIsTooShort),
-            }
-        });
-        if item.is_err() {
-            // Nothing after a broken item can be read.
-            self.rest = &[];
-        }
-        Some(item)
-    }
-}
+pub use p2p_core::message::{
+    check_whole, decode_exact, expect_list, items, stream, Items, MessageError,
+};
 
 /// The number of items in list `rlp`, checking that they fill its payload
 /// exactly (see [`items`]). One pass over the item headers, no allocation.
