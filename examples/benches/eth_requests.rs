@@ -47,6 +47,15 @@
 //! per request tell a CPU-bound figure from one that waits. `ETH_REQUESTS_CPU=0`
 //! skips it, and so does a run outside `cargo bench` (`cargo test --benches`
 //! runs each criterion bench once, as a smoke test).
+//!
+//! # Tokio's LIFO slot
+//!
+//! A task woken by a task running on a worker goes into that worker's LIFO
+//! slot, which the other worker cannot steal, so a chain of hand-offs (eth
+//! task → session task → socket → session task → eth task) tends to stay on
+//! one worker. Built with `RUSTFLAGS="--cfg tokio_unstable"` and run with
+//! `TOKIO_NO_LIFO=1`, the bench's runtime disables the slot, to measure what
+//! that costs (BENCHMARKS.md, "The serving ceiling").
 
 use std::future::Future;
 use std::hint::black_box;
@@ -200,11 +209,14 @@ fn process_cpu_ns() -> Option<u64> {
 }
 
 fn request_benches(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(WORKERS)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(WORKERS).enable_all();
+    #[cfg(tokio_unstable)]
+    if std::env::var_os("TOKIO_NO_LIFO").is_some() {
+        eprintln!("tokio's LIFO slot disabled");
+        builder.disable_lifo_slot();
+    }
+    let rt = builder.build().expect("tokio runtime");
     let chain = Arc::new(MemoryChain::new(MemoryChain::mainnet_genesis()));
     chain.grow(BLOCKS, TXS_PER_BLOCK);
     let (a, b, peer) = rt.block_on(async {
