@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::JsPeer;
 use p2p_core::config::Config;
-use p2p_core::{NodeKey, Server};
+use p2p_core::{Enode, NodeKey, Server};
 use p2p_protocols::eth::chain::MemoryChain;
 use p2p_protocols::eth::handler::EthHandler;
 use p2p_protocols::eth::handshake::{ChainSpec, StatusError};
@@ -173,7 +173,7 @@ async fn we_dial_ethereumjs_and_both_sides_are_served() {
     let listening = js.expect("listening").await;
     let port = listening["port"].as_u64().unwrap();
     let enode = format!("enode://{}@127.0.0.1:{port}", js_id.id());
-    a.server.add_peer(enode.parse().unwrap()).await;
+    a.server.add_peer(enode.parse::<Enode>().unwrap()).await;
     let js_seen_by_a = ready(&mut a).await;
     assert_eq!(js_seen_by_a.id(), js_id.id());
     check_our_status(&js.expect("status").await, &a);

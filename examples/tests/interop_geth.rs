@@ -547,6 +547,7 @@ fn list_records(n: u16) -> Vec<NodeRecord> {
                 ip: Some(Ipv4Addr::LOCALHOST.into()),
                 tcp: Some(30_400 + i),
                 udp: Some(30_400 + i),
+                quic: None,
             };
             LocalRecord::new(NodeKey::random(), endpoint, 1)
                 .unwrap()

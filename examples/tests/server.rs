@@ -79,6 +79,7 @@ async fn node_with<N, L>(
 ) -> Node
 where
     N: Network,
+    N::Io: tokio::io::AsyncRead + tokio::io::AsyncWrite,
     L: tower::Layer<SessionService>,
     L::Service: SessionStack<RlpxStream<N::Io>>,
 {

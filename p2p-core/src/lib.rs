@@ -31,6 +31,7 @@ pub mod message;
 pub mod msg;
 pub mod msgpipe;
 pub mod network;
+pub mod node_addr;
 pub mod peer;
 pub mod pipeline;
 pub mod protocol;
@@ -52,6 +53,7 @@ pub use enode::{Enode, EnodeError};
 pub use identity::{keccak256, IdentityError, NodeId, NodeKey, PeerId};
 pub use message::{CapabilityMessage, MessageError};
 pub use msg::Msg;
+pub use node_addr::NodeAddr;
 pub use peer::{Peer, PeerEvent, PeerInfo};
 pub use pipeline::{
     exchange_hello, Authenticated, ConnGuards, Connecting, ConnectionEnd, Direction, Established,

@@ -10,22 +10,46 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use tokio::io::{AsyncRead, AsyncWrite, DuplexStream};
+use tokio::io::DuplexStream;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-/// A source of byte streams: listening and dialing.
+use crate::identity::PeerId;
+use crate::node_addr::NodeAddr;
+
+/// Where connections come from: listening and dialing.
+///
+/// A network yields raw connections ([`Network::Io`]) to the encryption
+/// stage, which alone needs to know what they are: a byte stream for RLPx
+/// (`AsyncRead + AsyncWrite`), a QUIC connection still in its handshake for
+/// a QUIC transport. The network also decides where a node is dialed
+/// ([`Network::dial_addr`]), since each transport reads its own address from
+/// the node's record.
 pub trait Network: Clone + Send + Sync + 'static {
-    /// The byte stream of one connection.
-    type Io: AsyncRead + AsyncWrite + Send + Unpin + 'static;
+    /// One raw connection, as the encryption stage takes it.
+    type Io: Send + Unpin + 'static;
     /// A bound listener.
     type Listener: NetListener<Io = Self::Io>;
 
     /// Listens on `addr` (port 0: any free port).
     fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Listener>> + Send;
 
-    /// Opens a connection to `addr`.
-    fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<Self::Io>> + Send;
+    /// Where this network reaches `node`, or `None` when nothing known of
+    /// the node offers this transport. By default the TCP endpoint of the
+    /// node's `enode://` form.
+    fn dial_addr(&self, node: &NodeAddr) -> Option<SocketAddr> {
+        node.tcp_addr()
+    }
+
+    /// Opens a connection to the node `id` at `addr`. The id lets a
+    /// transport whose handshake runs inside the connect (QUIC's TLS) check
+    /// whom it reached; byte-stream networks ignore it, and the encryption
+    /// stage checks it for them.
+    fn connect(
+        &self,
+        addr: SocketAddr,
+        id: PeerId,
+    ) -> impl Future<Output = io::Result<Self::Io>> + Send;
 }
 
 /// A listener of a [`Network`].
@@ -52,7 +76,7 @@ impl Network for TcpNetwork {
         TcpListener::bind(addr)
     }
 
-    async fn connect(&self, addr: SocketAddr) -> io::Result<TcpStream> {
+    async fn connect(&self, addr: SocketAddr, _id: PeerId) -> io::Result<TcpStream> {
         let tcp = TcpStream::connect(addr).await?;
         // Handshakes are small request/response exchanges: no Nagle delay.
         tcp.set_nodelay(true)?;
@@ -162,7 +186,11 @@ impl Network for MemNetwork {
         std::future::ready(result)
     }
 
-    fn connect(&self, addr: SocketAddr) -> impl Future<Output = io::Result<DuplexStream>> + Send {
+    fn connect(
+        &self,
+        addr: SocketAddr,
+        _id: PeerId,
+    ) -> impl Future<Output = io::Result<DuplexStream>> + Send {
         let target = {
             let mut state = self.lock();
             let listener = state.listeners.get(&addr).cloned();
@@ -210,7 +238,8 @@ mod tests {
         let mut listener = net.bind("0.0.0.0:0".parse().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();
         assert!(addr.ip().is_loopback() && addr.port() != 0);
-        let mut client = net.connect(addr).await.unwrap();
+        let id = crate::NodeKey::random().id();
+        let mut client = net.connect(addr, id).await.unwrap();
         let (mut server, remote) = listener.accept().await.unwrap();
         assert_ne!(remote, addr);
         client.write_all(b"ping").await.unwrap();
@@ -222,7 +251,7 @@ mod tests {
         assert!(net.bind(addr).await.is_err());
         drop(listener);
         assert_eq!(
-            net.connect(addr).await.unwrap_err().kind(),
+            net.connect(addr, id).await.unwrap_err().kind(),
             io::ErrorKind::ConnectionRefused
         );
         assert!(net.bind(addr).await.is_ok());

@@ -90,6 +90,11 @@ pub fn enode(record: &NodeRecord) -> Option<Enode> {
     Some(Enode::new(id, ip.into(), tcp, udp))
 }
 
+/// The record key of a node's QUIC port beside its IPv4 address.
+pub const QUIC_KEY: &[u8] = b"quic";
+/// The record key of a node's QUIC port beside its IPv6 address.
+pub const QUIC6_KEY: &[u8] = b"quic6";
+
 /// The endpoint a local record advertises.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Endpoint {
@@ -99,6 +104,9 @@ pub struct Endpoint {
     pub tcp: Option<u16>,
     /// The discovery (UDP) port.
     pub udp: Option<u16>,
+    /// The QUIC (UDP) port of a node that also speaks devp2p over QUIC,
+    /// announced under the `quic` (or `quic6`) key as consensus clients do.
+    pub quic: Option<u16>,
 }
 
 /// The local node's record: rebuilt and re-signed only when its content
@@ -182,6 +190,9 @@ fn build(
                 builder.udp4(udp);
             }
         }
+        if let Some(quic) = endpoint.quic {
+            builder.add_value(if v6 { QUIC6_KEY } else { QUIC_KEY }, &quic);
+        }
     }
     if let Some(fork_id) = fork_id {
         builder.add_value_rlp(ETH_KEY, eth_entry(&fork_id));
@@ -235,6 +246,7 @@ mod tests {
                 ip: Some("127.0.0.1".parse().unwrap()),
                 tcp: None,
                 udp: Some(30303),
+                quic: None,
             },
             1,
         )
@@ -251,6 +263,7 @@ mod tests {
             ip: Some("10.0.0.1".parse().unwrap()),
             tcp: Some(30303),
             udp: Some(30303),
+            quic: None,
         };
         let mut local = LocalRecord::new(NodeKey::random(), endpoint, 7).unwrap();
         assert_eq!(local.seq(), 7);

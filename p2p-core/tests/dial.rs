@@ -1,7 +1,7 @@
 //! The dial scheduler as pure state, driven by a fake clock.
 
 use p2p_core::dial::*;
-use p2p_core::{Direction, Enode, PeerId};
+use p2p_core::{Direction, Enode, NodeAddr, PeerId};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -28,8 +28,8 @@ fn config() -> DialConfig {
     DialConfig::default().with_self_id(id(0))
 }
 
-fn ids(dials: &[Enode]) -> Vec<PeerId> {
-    dials.iter().map(|e| e.id).collect()
+fn ids(dials: &[NodeAddr]) -> Vec<PeerId> {
+    dials.iter().map(|e| e.id()).collect()
 }
 
 fn sorted(mut v: Vec<PeerId>) -> Vec<PeerId> {
@@ -71,10 +71,10 @@ fn active_dials_are_limited() {
     // Nothing time-based can help while every slot is taken.
     assert_eq!(d.next_wakeup(), None);
 
-    assert!(d.dial_finished(&first[0].id, false, t0 + SECOND));
+    assert!(d.dial_finished(&first[0].id(), false, t0 + SECOND));
     let more = d.poll_dials(t0 + SECOND);
     assert_eq!(more.len(), 1);
-    assert!(!ids(&first).contains(&more[0].id));
+    assert!(!ids(&first).contains(&more[0].id()));
     assert_eq!(d.active_dial_count(), 16);
 }
 
@@ -202,8 +202,8 @@ fn static_nodes_take_turns() {
         let now = t0 + step * SECOND;
         let dials = d.poll_dials(now);
         assert_eq!(dials.len(), 1);
-        order.push(dials[0].id);
-        d.dial_finished(&dials[0].id, false, now);
+        order.push(dials[0].id());
+        d.dial_finished(&dials[0].id(), false, now);
     }
     assert_eq!(order, vec![id(1), id(2), id(3), id(1), id(2), id(3)]);
 }
@@ -251,7 +251,10 @@ fn never_dials_twice_at_once() {
     // Made static while the dynamic dial runs: not dialed a second time.
     d.add_static(node(1));
     assert!(d.poll_dials(t0).is_empty());
-    assert_eq!(d.active_dials().copied().collect::<Vec<_>>(), vec![node(1)]);
+    assert_eq!(
+        d.active_dials().cloned().collect::<Vec<_>>(),
+        vec![node(1).into()]
+    );
 }
 
 #[test]
@@ -429,7 +432,7 @@ fn readding_static_with_new_endpoint_clears_backoff() {
         ..node(1)
     };
     assert!(!d.add_static(moved));
-    assert_eq!(d.poll_dials(t0), vec![moved]);
+    assert_eq!(d.poll_dials(t0), vec![NodeAddr::from(moved)]);
 }
 
 #[test]
@@ -450,7 +453,10 @@ fn candidate_queue_is_bounded_dropping_oldest() {
     };
     assert!(d.add_candidate(moved, t0));
     assert_eq!(d.candidate_count(), 3);
-    assert_eq!(d.poll_dials(t0), vec![node(3), moved, node(5)]);
+    assert_eq!(
+        d.poll_dials(t0),
+        vec![node(3).into(), NodeAddr::from(moved), node(5).into()]
+    );
 }
 
 #[test]
@@ -616,7 +622,7 @@ fn random_events_keep_invariants() {
                     d.add_candidate(node(n), now);
                 }
                 4 => {
-                    let running: Vec<PeerId> = d.active_dials().map(|e| e.id).collect();
+                    let running: Vec<PeerId> = d.active_dials().map(|e| e.id()).collect();
                     if let Some(&done) = running.get(rng.random_range(0..running.len().max(1))) {
                         let ok = rng.random_bool(0.5);
                         d.dial_finished(&done, ok, now);
@@ -634,23 +640,23 @@ fn random_events_keep_invariants() {
                     d.peer_removed(&id(n), now);
                 }
             }
-            let before: Vec<PeerId> = d.active_dials().map(|e| e.id).collect();
+            let before: Vec<PeerId> = d.active_dials().map(|e| e.id()).collect();
             let dials = d.poll_dials(now);
             for e in &dials {
-                assert_ne!(e.id, cfg.self_id);
-                assert!(!before.contains(&e.id), "dialed twice at once");
-                assert!(!d.is_connected(&e.id), "dialed a connected peer");
-                if d.dial_kind(&e.id) == Some(DialKind::Dynamic) {
-                    if let Some(&last) = last_dynamic.get(&e.id) {
+                assert_ne!(e.id(), cfg.self_id);
+                assert!(!before.contains(&e.id()), "dialed twice at once");
+                assert!(!d.is_connected(&e.id()), "dialed a connected peer");
+                if d.dial_kind(&e.id()) == Some(DialKind::Dynamic) {
+                    if let Some(&last) = last_dynamic.get(&e.id()) {
                         assert!(now >= last + cfg.history_expiration, "history ignored");
                     }
-                    last_dynamic.insert(e.id, now);
+                    last_dynamic.insert(e.id(), now);
                 }
             }
             assert!(d.active_dial_count() <= cfg.max_active_dials);
             if dials
                 .iter()
-                .any(|e| d.dial_kind(&e.id) == Some(DialKind::Dynamic))
+                .any(|e| d.dial_kind(&e.id()) == Some(DialKind::Dynamic))
             {
                 assert!(d.outbound_count() + d.dynamic_dial_count() <= cfg.max_outbound);
             }

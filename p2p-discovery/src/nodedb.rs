@@ -493,6 +493,7 @@ mod tests {
             ip: Some(ip),
             tcp: Some(30303),
             udp: Some(30301),
+            quic: None,
         };
         let record = LocalRecord::new(key.clone(), endpoint, 1)
             .unwrap()

@@ -175,6 +175,7 @@ fn node(port: u16) -> (NodeRecord, Enode) {
         ip: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
         tcp: Some(port),
         udp: Some(port),
+        quic: None,
     };
     let local = LocalRecord::new(NodeKey::random(), endpoint, 1).expect("record");
     let record = local.record().clone();

@@ -42,12 +42,12 @@
 //!
 //! let t0 = Instant::now();
 //! dialer.add_static(node);
-//! assert_eq!(dialer.poll_dials(t0), vec![node]);
+//! assert_eq!(dialer.poll_dials(t0), vec![node.into()]);
 //! // The dial fails: the node is retried after the initial backoff.
 //! dialer.dial_finished(&node.id, false, t0);
 //! assert!(dialer.poll_dials(t0).is_empty());
 //! assert_eq!(dialer.next_wakeup(), Some(t0 + Duration::from_secs(1)));
-//! assert_eq!(dialer.poll_dials(t0 + Duration::from_secs(1)), vec![node]);
+//! assert_eq!(dialer.poll_dials(t0 + Duration::from_secs(1)), vec![node.into()]);
 //! // This time it works.
 //! dialer.dial_finished(&node.id, true, t0 + Duration::from_secs(2));
 //! dialer.peer_added(node.id, Direction::Outbound, t0 + Duration::from_secs(2));

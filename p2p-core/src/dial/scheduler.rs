@@ -4,8 +4,8 @@ use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use super::DialConfig;
-use crate::enode::Enode;
 use crate::identity::PeerId;
+use crate::node_addr::NodeAddr;
 use crate::pipeline::Direction;
 
 /// Why a node is dialed.
@@ -19,9 +19,9 @@ pub enum DialKind {
 
 /// A dial that [`DialScheduler::poll_dials`] started and that has not been
 /// reported finished.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct ActiveDial {
-    enode: Enode,
+    node: NodeAddr,
     kind: DialKind,
     started: Instant,
 }
@@ -29,7 +29,7 @@ struct ActiveDial {
 /// What the scheduler remembers of a static node.
 #[derive(Clone, Debug)]
 struct StaticNode {
-    enode: Enode,
+    node: NodeAddr,
     /// Order of addition, the tie-break between nodes never dialed, so that
     /// the order of dials does not depend on hashing.
     seq: u64,
@@ -61,7 +61,7 @@ pub struct DialScheduler {
     statics: HashMap<PeerId, StaticNode>,
     next_seq: u64,
     /// Dynamic candidates, oldest first. Ids are unique.
-    candidates: VecDeque<Enode>,
+    candidates: VecDeque<NodeAddr>,
     /// When each recently dialed dynamic node may be dialed again.
     history: HashMap<PeerId, Instant>,
     /// The entries of `history` in insertion order, which is expiry order as
@@ -99,14 +99,15 @@ impl DialScheduler {
     /// endpoint and clears its backoff, since the failures were those of the
     /// old address; re-adding it unchanged changes nothing. Our own id is
     /// refused.
-    pub fn add_static(&mut self, enode: Enode) -> bool {
-        if enode.id == self.config.self_id {
-            tracing::debug!(id = %enode.id, "not adding ourselves as a static node");
+    pub fn add_static(&mut self, node: impl Into<NodeAddr>) -> bool {
+        let addr: NodeAddr = node.into();
+        if addr.id() == self.config.self_id {
+            tracing::debug!(id = %addr.id(), "not adding ourselves as a static node");
             return false;
         }
-        if let Some(node) = self.statics.get_mut(&enode.id) {
-            if node.enode != enode {
-                node.enode = enode;
+        if let Some(node) = self.statics.get_mut(&addr.id()) {
+            if node.node != addr {
+                node.node = addr;
                 node.backoff = self.config.static_backoff;
                 node.retry_at = None;
             }
@@ -115,9 +116,9 @@ impl DialScheduler {
         let seq = self.next_seq;
         self.next_seq += 1;
         self.statics.insert(
-            enode.id,
+            addr.id(),
             StaticNode {
-                enode,
+                node: addr,
                 seq,
                 backoff: self.config.static_backoff,
                 retry_at: None,
@@ -163,13 +164,14 @@ impl DialScheduler {
     /// the fresher one. When the queue is full, the oldest candidate is
     /// dropped: discovery keeps producing nodes, and newer ones are more
     /// likely to be online.
-    pub fn add_candidate(&mut self, enode: Enode, now: Instant) -> bool {
+    pub fn add_candidate(&mut self, node: impl Into<NodeAddr>, now: Instant) -> bool {
+        let node: NodeAddr = node.into();
         self.expire_history(now);
-        if self.config.max_candidates == 0 || !self.is_dialable(&enode.id) {
+        if self.config.max_candidates == 0 || !self.is_dialable(&node.id()) {
             return false;
         }
-        if let Some(queued) = self.candidates.iter_mut().find(|c| c.id == enode.id) {
-            *queued = enode;
+        if let Some(queued) = self.candidates.iter_mut().find(|c| c.id() == node.id()) {
+            *queued = node;
             return true;
         }
         if self.candidates.len() >= self.config.max_candidates {
@@ -179,10 +181,10 @@ impl DialScheduler {
         }
         while self.candidates.len() >= self.config.max_candidates {
             if let Some(old) = self.candidates.pop_front() {
-                tracing::trace!(id = %old.id, "candidate queue full, dropping the oldest");
+                tracing::trace!(id = %old.id(), "candidate queue full, dropping the oldest");
             }
         }
-        self.candidates.push_back(enode);
+        self.candidates.push_back(node);
         true
     }
 
@@ -286,8 +288,8 @@ impl DialScheduler {
     }
 
     /// The nodes being dialed.
-    pub fn active_dials(&self) -> impl Iterator<Item = &Enode> + '_ {
-        self.active.values().map(|dial| &dial.enode)
+    pub fn active_dials(&self) -> impl Iterator<Item = &NodeAddr> + '_ {
+        self.active.values().map(|dial| &dial.node)
     }
 
     /// The number of dials running.
@@ -312,7 +314,7 @@ impl DialScheduler {
     /// Static nodes come first, those dialed longest ago (or never) before
     /// the others, so that a static set larger than the dial limit is served
     /// in turn. The queued candidates follow, oldest first.
-    pub fn poll_dials(&mut self, now: Instant) -> Vec<Enode> {
+    pub fn poll_dials(&mut self, now: Instant) -> Vec<NodeAddr> {
         self.expire_history(now);
         let mut budget = self
             .config
@@ -327,23 +329,23 @@ impl DialScheduler {
             .statics
             .values()
             .filter(|node| self.static_ready(node, now))
-            .map(|node| (node.last_dial, node.seq, node.enode.id))
+            .map(|node| (node.last_dial, node.seq, node.node.id()))
             .collect();
         ready.sort_unstable();
         for (_, _, id) in ready.into_iter().take(budget) {
             let node = self.statics.get_mut(&id).expect("collected from statics");
             node.last_dial = Some(now);
-            let enode = node.enode;
-            self.start(enode, DialKind::Static, now);
-            dials.push(enode);
+            let addr = node.node.clone();
+            self.start(addr.clone(), DialKind::Static, now);
+            dials.push(addr);
             budget -= 1;
         }
 
         let mut slots = self.dynamic_slots();
         let mut i = 0;
         while budget > 0 && slots > 0 && i < self.candidates.len() {
-            let candidate = self.candidates[i];
-            match self.candidate_state(&candidate.id, now) {
+            let candidate = self.candidates[i].clone();
+            match self.candidate_state(&candidate.id(), now) {
                 CandidateState::Waiting => i += 1,
                 CandidateState::Useless => {
                     self.candidates.remove(i);
@@ -351,9 +353,9 @@ impl DialScheduler {
                 CandidateState::Ready => {
                     self.candidates.remove(i);
                     let until = after(now, self.config.history_expiration);
-                    self.history.insert(candidate.id, until);
-                    self.history_order.push_back((until, candidate.id));
-                    self.start(candidate, DialKind::Dynamic, now);
+                    self.history.insert(candidate.id(), until);
+                    self.history_order.push_back((until, candidate.id()));
+                    self.start(candidate.clone(), DialKind::Dynamic, now);
                     dials.push(candidate);
                     budget -= 1;
                     slots -= 1;
@@ -380,7 +382,7 @@ impl DialScheduler {
         let statics = self
             .statics
             .values()
-            .filter(|node| self.is_dialable(&node.enode.id))
+            .filter(|node| self.is_dialable(&node.node.id()))
             .filter_map(|node| node.retry_at);
         // Queued candidates only matter if a dynamic dial could start.
         let candidates_matter = self.dynamic_slots() > 0;
@@ -388,8 +390,8 @@ impl DialScheduler {
             .candidates
             .iter()
             .filter(|_| candidates_matter)
-            .filter(|c| self.is_dialable(&c.id) && !self.statics.contains_key(&c.id))
-            .filter_map(|c| self.history.get(&c.id).copied());
+            .filter(|c| self.is_dialable(&c.id()) && !self.statics.contains_key(&c.id()))
+            .filter_map(|c| self.history.get(&c.id()).copied());
         statics.chain(candidates).min()
     }
 
@@ -401,7 +403,7 @@ impl DialScheduler {
     }
 
     fn static_ready(&self, node: &StaticNode, now: Instant) -> bool {
-        self.is_dialable(&node.enode.id) && node.retry_at.is_none_or(|t| now >= t)
+        self.is_dialable(&node.node.id()) && node.retry_at.is_none_or(|t| now >= t)
     }
 
     fn candidate_state(&self, id: &PeerId, now: Instant) -> CandidateState {
@@ -421,7 +423,7 @@ impl DialScheduler {
     pub fn dynamic_dial_count(&self) -> usize {
         self.active
             .values()
-            .filter(|d| d.kind == DialKind::Dynamic && !self.connected.contains_key(&d.enode.id))
+            .filter(|d| d.kind == DialKind::Dynamic && !self.connected.contains_key(&d.node.id()))
             .count()
     }
 
@@ -432,12 +434,12 @@ impl DialScheduler {
             .saturating_sub(self.outbound_count() + self.dynamic_dial_count())
     }
 
-    fn start(&mut self, enode: Enode, kind: DialKind, now: Instant) {
-        tracing::trace!(node = %enode, ?kind, "starting dial");
+    fn start(&mut self, node: NodeAddr, kind: DialKind, now: Instant) {
+        tracing::trace!(%node, ?kind, "starting dial");
         self.active.insert(
-            enode.id,
+            node.id(),
             ActiveDial {
-                enode,
+                node,
                 kind,
                 started: now,
             },
@@ -450,10 +452,10 @@ impl DialScheduler {
         let active = &self.active;
         let self_id = self.config.self_id;
         self.candidates.retain(|c| {
-            c.id != self_id
-                && !statics.contains_key(&c.id)
-                && !connected.contains_key(&c.id)
-                && !active.contains_key(&c.id)
+            c.id() != self_id
+                && !statics.contains_key(&c.id())
+                && !connected.contains_key(&c.id())
+                && !active.contains_key(&c.id())
         });
     }
 

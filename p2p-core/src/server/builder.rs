@@ -179,6 +179,30 @@ impl<N, T, SL, HL, L> ServerBuilder<N, T, SL, HL, L> {
         }
     }
 
+    /// The whole transport at once: where connections come from and the
+    /// stage that authenticates them, both made from the node key. A
+    /// transport whose handshake runs inside its network (QUIC's TLS) needs
+    /// the key in both, and gets it here from the one given to
+    /// [`Server::builder`]. RLPx over TCP is
+    /// `.transport(|key| (TcpNetwork, RlpxTransport::new(key)))`.
+    pub fn transport<N2, T2>(
+        self,
+        make: impl FnOnce(Arc<NodeKey>) -> (N2, T2),
+    ) -> ServerBuilder<N2, T2, SL, HL, L> {
+        let (network, encryption) = make(self.key.clone());
+        ServerBuilder {
+            encryption,
+            network,
+            key: self.key,
+            config: self.config,
+            setup_layers: self.setup_layers,
+            hello_layers: self.hello_layers,
+            session_layers: self.session_layers,
+            protocols: self.protocols,
+            built_ins: self.built_ins,
+        }
+    }
+
     /// Adds `layer` to the setup stack, inside the built-in layers and
     /// outside the encryption stage and the layers added after it.
     pub fn setup_layer<L2>(self, layer: L2) -> ServerBuilder<N, T, Stack<L2, SL>, HL, L> {

@@ -33,6 +33,7 @@ use crate::candidates::FairMixAdder;
 use crate::config::ConfigError;
 use crate::enode::Enode;
 use crate::identity::{NodeKey, PeerId};
+use crate::node_addr::NodeAddr;
 use crate::peer::{PeerEvent, PeerInfo};
 use crate::pipeline::{
     Authenticated, Connecting, ConnectionEnd, Direction, Established, Negotiated,
@@ -110,7 +111,7 @@ enum Command {
         end: ConnectionEnd,
     },
     DialDone(PeerId, bool),
-    AddPeer(Enode),
+    AddPeer(NodeAddr),
     RemovePeer(PeerId),
     AddTrusted(PeerId),
     RemoveTrusted(PeerId),
@@ -122,7 +123,7 @@ enum Command {
 #[derive(Clone)]
 pub struct Server {
     commands: mpsc::Sender<Command>,
-    candidate_sources: FairMixAdder<Enode>,
+    candidate_sources: FairMixAdder<NodeAddr>,
     events: broadcast::Sender<PeerEvent>,
     node_info: Arc<NodeInfo>,
 }
@@ -228,8 +229,10 @@ impl Server {
     }
 
     /// Adds a static peer: dialed now and redialed whenever it disconnects.
-    pub async fn add_peer(&self, node: Enode) {
-        let _ = self.commands.send(Command::AddPeer(node)).await;
+    /// An [`Enode`] names its TCP endpoint; a [`NodeAddr`] made from its
+    /// record lets every transport find its own.
+    pub async fn add_peer(&self, node: impl Into<NodeAddr>) {
+        let _ = self.commands.send(Command::AddPeer(node.into())).await;
     }
 
     /// Feeds the dial scheduler with candidate nodes from `source` (a
@@ -244,10 +247,12 @@ impl Server {
     /// Sources are dropped when the server stops.
     pub fn add_candidate_source<S>(&self, source: S)
     where
-        S: futures::Stream<Item = Enode> + Send + 'static,
+        S: futures::Stream + Send + 'static,
+        S::Item: Into<NodeAddr>,
     {
+        use futures::StreamExt;
         // Fails only when the server has stopped, and then nothing is lost.
-        let _ = self.candidate_sources.add(source);
+        let _ = self.candidate_sources.add(source.map(Into::into));
     }
 
     /// Removes a static peer and disconnects it if connected.

@@ -18,9 +18,9 @@ use crate::base::DisconnectReason;
 use crate::candidates::{FairMix, FairMixAdder};
 use crate::config::Config;
 use crate::dial::{DialConfig, DialScheduler};
-use crate::enode::Enode;
 use crate::identity::PeerId;
 use crate::network::{NetListener, Network};
+use crate::node_addr::NodeAddr;
 use crate::peer::{PeerEvent, PeerInfo};
 use crate::pipeline::{Connecting, ConnectionEnd, Direction, MsgConn, Stage};
 
@@ -43,7 +43,7 @@ pub(super) struct Supervisor<N, T, H, S> {
     /// only while the dial scheduler wants candidates: discovery then does its
     /// work (lookups, DNS queries) only when its results will be used, as
     /// go-ethereum's dialer reads its node iterator only with free slots.
-    candidates: FairMix<Enode>,
+    candidates: FairMix<NodeAddr>,
 }
 
 impl<N, T, H, S> Supervisor<N, T, H, S>
@@ -61,7 +61,7 @@ where
         stages: Stages<T, H, S>,
         config: Config,
         events: broadcast::Sender<PeerEvent>,
-    ) -> (Self, mpsc::Sender<Command>, FairMixAdder<Enode>) {
+    ) -> (Self, mpsc::Sender<Command>, FairMixAdder<NodeAddr>) {
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (closing_tx, closing) = watch::channel(false);
         let (candidates, candidate_sources) = FairMix::new();
@@ -259,38 +259,37 @@ where
             return;
         }
         for node in self.dial.poll_dials(Instant::now()) {
-            if !self.config.allows_ip(node.ip) {
-                self.dial.dial_finished(&node.id, false, Instant::now());
+            let id = node.id();
+            let Some(addr) = self.network.dial_addr(&node) else {
+                debug!(%node, "no address for this transport");
+                self.dial.dial_finished(&id, false, Instant::now());
+                continue;
+            };
+            if !self.config.allows_ip(addr.ip()) {
+                self.dial.dial_finished(&id, false, Instant::now());
                 continue;
             }
             let (context, stages) = (self.context.clone(), self.stages.clone());
             let dial_timeout = self.config.dial_timeout;
             let network = self.network.clone();
             self.tasks.spawn(async move {
-                let addr = node.tcp_addr();
-                let connect = tokio::time::timeout(dial_timeout, network.connect(addr));
+                let connect = tokio::time::timeout(dial_timeout, network.connect(addr, id));
                 let connected = tokio::select! {
                     connected = connect => connected,
                     _ = closed(context.closing.clone()) => return,
                 };
                 match connected {
                     Ok(Ok(io)) => {
-                        let conn = Connecting::outbound(io, addr, node.id);
-                        connection(context, stages, conn, Some(node.id)).await
+                        let conn = Connecting::outbound(io, addr, id);
+                        connection(context, stages, conn, Some(id)).await
                     }
                     Ok(Err(err)) => {
                         debug!(%addr, %err, "dial failed");
-                        let _ = context
-                            .commands
-                            .send(Command::DialDone(node.id, false))
-                            .await;
+                        let _ = context.commands.send(Command::DialDone(id, false)).await;
                     }
                     Err(_) => {
                         debug!(%addr, "dial timed out");
-                        let _ = context
-                            .commands
-                            .send(Command::DialDone(node.id, false))
-                            .await;
+                        let _ = context.commands.send(Command::DialDone(id, false)).await;
                     }
                 }
             });

@@ -150,6 +150,7 @@ mod tests {
                     ip: Some([10, 0, (i >> 8) as u8, i as u8].into()),
                     tcp: Some(30303),
                     udp: Some(30303),
+                    quic: None,
                 };
                 LocalRecord::new(NodeKey::random(), endpoint, 1)
                     .unwrap()

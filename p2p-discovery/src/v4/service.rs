@@ -343,6 +343,7 @@ impl Discv4 {
             ip: (!ip.is_unspecified()).then_some(ip),
             tcp: (config.tcp_port != 0).then_some(config.tcp_port),
             udp: Some(local_addr.port()),
+            quic: None,
         };
         let local_record = LocalRecord::new(key.clone(), advertised, config.enr_seq)
             .map_err(|e| Discv4Error::Record(e.to_string()))?;
@@ -1465,6 +1466,7 @@ impl<S> State<S> {
             ip: Some(predicted.ip()),
             tcp: (tcp != 0).then_some(tcp),
             udp: Some(predicted.port()),
+            quic: None,
         };
         match self.local_record.set_endpoint(endpoint) {
             Ok(_) => {}
