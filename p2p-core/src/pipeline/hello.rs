@@ -76,7 +76,9 @@ impl<E: std::error::Error + 'static> HelloError<E> {
 /// sides allow it. Returns the remote's Hello.
 ///
 /// Bound it with a deadline: a silent remote makes this wait forever. On a
-/// protocol error the matching Disconnect is sent (best effort) before returning.
+/// protocol error, or a read error the transport gives a reason for
+/// ([`MsgConn::disconnect_reason_for`]), the matching Disconnect is sent
+/// (best effort) before returning.
 pub async fn exchange_hello<C: MsgConn>(
     conn: &mut C,
     ours: &Hello,
@@ -91,7 +93,13 @@ pub async fn exchange_hello<C: MsgConn>(
             Ok(theirs)
         }
         Err(err) => {
-            if let Some(reason) = err.disconnect_reason() {
+            // A transport breach (an oversized or corrupt frame) deserves the
+            // reason the transport names, as it does in the session.
+            let reason = match &err {
+                HelloError::Transport(transport) => C::disconnect_reason_for(transport),
+                other => other.disconnect_reason(),
+            };
+            if let Some(reason) = reason {
                 tracing::debug!(%reason, error = %err, "hello exchange failed");
                 send_disconnect(conn, reason).await;
             }

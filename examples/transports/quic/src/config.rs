@@ -83,13 +83,23 @@ pub enum ConfigError {
     Quic(String),
 }
 
-/// The QUIC server and client configurations of a node: its certificate,
-/// the node-key verifiers, TLS 1.3 only, the ALPN and the limits.
-pub(crate) fn endpoint_configs(
+/// The QUIC server and client configurations of a node: a fresh
+/// certificate for its key, the node-key verifiers, TLS 1.3 only, the ALPN
+/// and the limits.
+pub fn endpoint_configs(
     key: &NodeKey,
     config: &QuicConfig,
 ) -> Result<(quinn::ServerConfig, quinn::ClientConfig), ConfigError> {
-    let cert = NodeCertificate::generate(key)?;
+    configs_with(NodeCertificate::generate(key)?, config)
+}
+
+/// The configurations of [`endpoint_configs`] presenting `cert`, whatever
+/// it holds: for an endpoint of one's own (a tool, a test that plays a
+/// misbehaving peer).
+pub fn configs_with(
+    cert: NodeCertificate,
+    config: &QuicConfig,
+) -> Result<(quinn::ServerConfig, quinn::ClientConfig), ConfigError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = NodeCertVerifier::new();
     // Given as a resolver rather than with `with_single_cert`, whose
