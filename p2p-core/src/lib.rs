@@ -23,6 +23,7 @@ pub mod candidates;
 pub mod capability;
 pub mod config;
 pub mod dial;
+pub mod dual;
 pub mod enode;
 pub mod identity;
 pub mod keyfile;

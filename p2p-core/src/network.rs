@@ -14,7 +14,6 @@ use tokio::io::DuplexStream;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
-use crate::identity::PeerId;
 use crate::node_addr::NodeAddr;
 
 /// Where connections come from: listening and dialing.
@@ -41,14 +40,15 @@ pub trait Network: Clone + Send + Sync + 'static {
         node.tcp_addr()
     }
 
-    /// Opens a connection to the node `id` at `addr`. The id lets a
-    /// transport whose handshake runs inside the connect (QUIC's TLS) check
-    /// whom it reached; byte-stream networks ignore it, and the encryption
-    /// stage checks it for them.
+    /// Opens a connection to `node` at `addr`, the address
+    /// [`dial_addr`](Network::dial_addr) chose. The node is passed along so
+    /// that a transport whose handshake runs inside the connect (QUIC's TLS)
+    /// knows whom it dials, and a network of several transports which one
+    /// the address belongs to.
     fn connect(
         &self,
+        node: &NodeAddr,
         addr: SocketAddr,
-        id: PeerId,
     ) -> impl Future<Output = io::Result<Self::Io>> + Send;
 }
 
@@ -76,7 +76,7 @@ impl Network for TcpNetwork {
         TcpListener::bind(addr)
     }
 
-    async fn connect(&self, addr: SocketAddr, _id: PeerId) -> io::Result<TcpStream> {
+    async fn connect(&self, _node: &NodeAddr, addr: SocketAddr) -> io::Result<TcpStream> {
         let tcp = TcpStream::connect(addr).await?;
         // Handshakes are small request/response exchanges: no Nagle delay.
         tcp.set_nodelay(true)?;
@@ -188,8 +188,8 @@ impl Network for MemNetwork {
 
     fn connect(
         &self,
+        _node: &NodeAddr,
         addr: SocketAddr,
-        _id: PeerId,
     ) -> impl Future<Output = io::Result<DuplexStream>> + Send {
         let target = {
             let mut state = self.lock();
@@ -238,8 +238,13 @@ mod tests {
         let mut listener = net.bind("0.0.0.0:0".parse().unwrap()).await.unwrap();
         let addr = listener.local_addr().unwrap();
         assert!(addr.ip().is_loopback() && addr.port() != 0);
-        let id = crate::NodeKey::random().id();
-        let mut client = net.connect(addr, id).await.unwrap();
+        let node = NodeAddr::from(crate::Enode::new(
+            crate::NodeKey::random().id(),
+            addr.ip(),
+            addr.port(),
+            0,
+        ));
+        let mut client = net.connect(&node, addr).await.unwrap();
         let (mut server, remote) = listener.accept().await.unwrap();
         assert_ne!(remote, addr);
         client.write_all(b"ping").await.unwrap();
@@ -251,7 +256,7 @@ mod tests {
         assert!(net.bind(addr).await.is_err());
         drop(listener);
         assert_eq!(
-            net.connect(addr, id).await.unwrap_err().kind(),
+            net.connect(&node, addr).await.unwrap_err().kind(),
             io::ErrorKind::ConnectionRefused
         );
         assert!(net.bind(addr).await.is_ok());

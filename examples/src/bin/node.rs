@@ -23,6 +23,8 @@ use std::sync::Arc;
 
 use clap::Parser;
 use p2p_core::config::Config;
+use p2p_core::dual::{DualNetwork, DualStage};
+use p2p_core::network::TcpNetwork;
 use p2p_core::{keyfile, Enode, NodeKey, PeerEvent, Protocol, Server};
 use p2p_discovery::dns::client::{DnsConfig, DnsDiscovery};
 use p2p_discovery::dns::tree::TreeUrl;
@@ -34,6 +36,7 @@ use p2p_protocols::eth::genesis::Genesis;
 use p2p_protocols::eth::handler::EthHandler;
 use p2p_protocols::eth::protocol::EthEvent;
 use p2p_rlpx::RlpxTransport;
+use quic_transport::QuicConfig;
 use tracing::info;
 
 #[derive(Parser, Debug)]
@@ -79,6 +82,12 @@ struct Args {
     /// blocks in a row). Needs `--genesis`.
     #[arg(long, requires = "genesis")]
     import: Option<PathBuf>,
+    /// Also speak devp2p over QUIC, listening on this UDP port beside RLPx
+    /// over TCP (0: any free port). Peers are dialed over QUIC when their
+    /// record announces a `quic` port, else over TCP; one peer set holds
+    /// both.
+    #[arg(long)]
+    quic_port: Option<u16>,
 }
 
 #[tokio::main]
@@ -122,12 +131,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     info!(number = head.number, hash = ?head.hash, genesis = ?chain.genesis_hash(), "serving chain");
     protocols.extend(eth.protocols());
     let mut eth_events = eth.subscribe();
-    let server = Server::builder(key.clone())
+    let builder = Server::builder(key.clone())
         .config(config)
-        .protocols(protocols)
-        .encryption(RlpxTransport::new)
-        .start()
-        .await?;
+        .protocols(protocols);
+    let server = match args.quic_port {
+        None => builder.encryption(RlpxTransport::new).start().await?,
+        Some(port) => {
+            let quic = quic_transport::transport(QuicConfig::default())?;
+            let quic_addr = Arc::new(std::sync::Mutex::new(None));
+            let kept = quic_addr.clone();
+            let server = builder
+                .transport(move |key| {
+                    let (quic_network, quic_stage) = quic(key.clone());
+                    // QUIC for the nodes whose records offer it, RLPx over
+                    // TCP for the others.
+                    let network = DualNetwork::new(TcpNetwork, quic_network)
+                        .second_port(Some(port))
+                        .prefer_second(true);
+                    *kept
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(network.clone());
+                    (network, DualStage::new(RlpxTransport::new(key), quic_stage))
+                })
+                .start()
+                .await?;
+            let network = quic_addr
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(quic) = network.and_then(|n| n.second_listen_addr()) {
+                info!(%quic, "listening for QUIC");
+            }
+            server
+        }
+    };
     if let Some(enode) = server.local_enode() {
         info!(%enode, "listening");
     }

@@ -98,3 +98,16 @@ pub struct Authenticated<C> {
     /// What the pipeline's layers hold for this connection.
     pub guards: ConnGuards,
 }
+
+impl<C> Authenticated<C> {
+    /// The same connection with its message connection wrapped by `wrap`
+    /// (a layer's connection type, or one transport's among several).
+    pub fn map_conn<D>(self, wrap: impl FnOnce(C) -> D) -> Authenticated<D> {
+        Authenticated {
+            conn: wrap(self.conn),
+            remote_addr: self.remote_addr,
+            direction: self.direction,
+            guards: self.guards,
+        }
+    }
+}

@@ -273,7 +273,7 @@ where
             let dial_timeout = self.config.dial_timeout;
             let network = self.network.clone();
             self.tasks.spawn(async move {
-                let connect = tokio::time::timeout(dial_timeout, network.connect(addr, id));
+                let connect = tokio::time::timeout(dial_timeout, network.connect(&node, addr));
                 let connected = tokio::select! {
                     connected = connect => connected,
                     _ = closed(context.closing.clone()) => return,

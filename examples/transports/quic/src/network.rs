@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use p2p_core::network::{NetListener, Network};
-use p2p_core::{NodeAddr, PeerId};
+use p2p_core::NodeAddr;
 
 use crate::config::SERVER_NAME;
 
@@ -126,7 +126,7 @@ impl Network for QuicNetwork {
         node.record_endpoint(RECORD_KEYS.0, RECORD_KEYS.1)
     }
 
-    async fn connect(&self, addr: SocketAddr, _id: PeerId) -> io::Result<QuicIo> {
+    async fn connect(&self, _node: &NodeAddr, addr: SocketAddr) -> io::Result<QuicIo> {
         let endpoint = self.dialing_endpoint(addr)?;
         let connecting = endpoint
             .connect_with(self.shared.client.clone(), addr, SERVER_NAME)

@@ -127,7 +127,8 @@ async fn a_dial_that_reaches_another_node_fails_with_unexpected_identity() {
     // We mean to reach `expected`, but b answers at the address.
     let expected = NodeKey::random().id();
     let addr = listen_addr(&b);
-    let io = network.connect(addr, expected).await.unwrap();
+    let node = p2p_core::NodeAddr::from(p2p_core::Enode::new(expected, addr.ip(), 0, 0));
+    let io = network.connect(&node, addr).await.unwrap();
     let err = handshake
         .oneshot(Connecting::outbound(io, addr, expected))
         .await
