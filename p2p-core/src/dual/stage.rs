@@ -55,42 +55,34 @@ where
     }
 
     fn call(&mut self, req: Connecting<Either<IoA, IoB>>) -> Self::Future {
-        let Connecting {
-            io,
-            remote_addr,
-            direction,
-            expected,
-            guards,
-        } = req;
+        let (io, req) = req.swap_io(());
         match io {
             Either::Left(io) => {
-                let stage = self.first.clone();
-                let req = Connecting {
-                    io,
-                    remote_addr,
-                    direction,
-                    expected,
-                    guards,
-                };
-                Box::pin(async move {
-                    let done = stage.oneshot(req).await.map_err(Into::into)?;
-                    Ok(done.map_conn(EitherConn::First))
-                })
+                authenticate(self.first.clone(), req.swap_io(io).1, EitherConn::First)
             }
             Either::Right(io) => {
-                let stage = self.second.clone();
-                let req = Connecting {
-                    io,
-                    remote_addr,
-                    direction,
-                    expected,
-                    guards,
-                };
-                Box::pin(async move {
-                    let done = stage.oneshot(req).await.map_err(Into::into)?;
-                    Ok(done.map_conn(EitherConn::Second))
-                })
+                authenticate(self.second.clone(), req.swap_io(io).1, EitherConn::Second)
             }
         }
     }
+}
+
+/// Runs `stage` on `req` and wraps the connection it gives with `wrap`.
+fn authenticate<S, Io, C, D>(
+    stage: S,
+    req: Connecting<Io>,
+    wrap: fn(C) -> D,
+) -> StageFuture<Authenticated<D>>
+where
+    S: Service<Connecting<Io>, Response = Authenticated<C>> + Send + 'static,
+    S::Error: Into<BoxError>,
+    S::Future: Send,
+    Io: Send + 'static,
+    C: 'static,
+    D: 'static,
+{
+    Box::pin(async move {
+        let done = stage.oneshot(req).await.map_err(Into::into)?;
+        Ok(done.map_conn(wrap))
+    })
 }

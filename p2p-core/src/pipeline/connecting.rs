@@ -85,6 +85,29 @@ impl<Io> Connecting<Io> {
     }
 }
 
+impl<Io> Connecting<Io> {
+    /// Swaps the raw connection for `io`, keeping everything else: how a
+    /// stage that dispatches to other stages (one per transport) unwraps
+    /// the connection it was given.
+    pub fn swap_io<J>(self, io: J) -> (Io, Connecting<J>) {
+        let Connecting {
+            io: old,
+            remote_addr,
+            direction,
+            expected,
+            guards,
+        } = self;
+        let swapped = Connecting {
+            io,
+            remote_addr,
+            direction,
+            expected,
+            guards,
+        };
+        (old, swapped)
+    }
+}
+
 /// A connection whose transport handshake succeeded: the message connection
 /// and what the pipeline knew of it before.
 #[derive(Debug)]
