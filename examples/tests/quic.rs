@@ -1,6 +1,8 @@
 //! RLPx over TCP and QUIC in one server: one peer set for both transports,
 //! so a node connected over one is a duplicate over the other and the peer
-//! limits count both.
+//! limits count both; and a network of TCP-only, QUIC-only and dual nodes
+//! that find each other through discovery v5, each dialing the transport a
+//! record offers.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,6 +15,7 @@ use p2p_core::dual::{DualNetwork, DualStage};
 use p2p_core::network::{Network, TcpNetwork};
 use p2p_core::record::{Endpoint, LocalRecord};
 use p2p_core::{Connecting, NodeAddr, NodeKey, PeerEvent, PeerId, Protocol, Server};
+use p2p_discovery::v5::{Discv5Config, Discv5Service};
 use ping_pong_plugin::{PingPong, PingPongConfig};
 use quic_transport::{QuicConfig, QuicNetwork};
 use tokio::sync::broadcast;
@@ -225,4 +228,97 @@ async fn the_peer_limit_counts_both_transports() {
     let first = first_message_over_quic(NodeKey::random(), &dual).await;
     assert_eq!(disconnect_reason(&first), DisconnectReason::TooManyPeers);
     assert_eq!(dual.peer_ids().await, vec![tcp.id()]);
+}
+
+/// Discovery v5 for `node`, announcing its TCP and QUIC ports and knowing
+/// only `boot`; the server dials what it finds.
+async fn discovering(node: &Node, boot: &Discv5Service) -> Discv5Service {
+    let listen = node.server.node_info().listen_addr.unwrap();
+    let tcp_port = if node.quic == Some(listen) {
+        0
+    } else {
+        listen.port()
+    };
+    let config = Discv5Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tcp_port,
+        quic_port: node.quic.map(|addr| addr.port()),
+        bootnodes: vec![boot.local_enr()],
+        ..Discv5Config::default()
+    };
+    let v5 = Discv5Service::start(&node.key, config).await.unwrap();
+    // Known to the bootnode at once, as a table refresh would make it.
+    v5.lookup(v5.local_enr().node_id()).await.unwrap();
+    node.server.add_candidate_source(v5.random_nodes());
+    v5
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_network_converges_through_discovery() {
+    let boot = Discv5Service::start(
+        &NodeKey::random(),
+        Discv5Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..Discv5Config::default()
+        },
+    )
+    .await
+    .unwrap();
+    let kinds = [
+        Transports::Tcp,
+        Transports::Tcp,
+        Transports::Quic,
+        Transports::Quic,
+        Transports::Both,
+        Transports::Both,
+    ];
+    let mut nodes = Vec::new();
+    let mut services = Vec::new();
+    for kind in kinds {
+        let node = node(kind, 10).await;
+        services.push(discovering(&node, &boot).await);
+        nodes.push(node);
+    }
+    // Two nodes connect when they share a transport: TCP-only and
+    // QUIC-only nodes never, each of them with the dual nodes.
+    let shares =
+        |a: Transports, b: Transports| a == b || a == Transports::Both || b == Transports::Both;
+    let expected: Vec<Vec<PeerId>> = kinds
+        .iter()
+        .enumerate()
+        .map(|(i, &kind)| {
+            let mut ids: Vec<PeerId> = kinds
+                .iter()
+                .enumerate()
+                .filter(|&(j, &other)| j != i && shares(kind, other))
+                .map(|(j, _)| nodes[j].id())
+                .collect();
+            ids.sort();
+            ids
+        })
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut actual = Vec::new();
+        for node in &nodes {
+            actual.push(node.peer_ids().await);
+        }
+        if actual == expected {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "peers per node after 30 s: {:?}, expected {:?}",
+            actual.iter().map(Vec::len).collect::<Vec<_>>(),
+            expected.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for node in &nodes {
+        node.server.stop().await;
+    }
+    for service in services {
+        service.shutdown();
+    }
+    boot.shutdown();
 }

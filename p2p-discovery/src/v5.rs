@@ -24,7 +24,7 @@ use discv5::{ConfigBuilder, Discv5, ListenConfig};
 use enr::{CombinedKey, EnrPublicKey};
 use futures::stream::Stream;
 use p2p_core::record::ForkId;
-use p2p_core::{Enode, NodeKey, PeerId};
+use p2p_core::{Enode, NodeAddr, NodeKey, PeerId};
 use tracing::debug;
 
 /// A node record as discovery v5 handles it (any identity scheme the crate
@@ -61,6 +61,9 @@ pub struct Discv5Config {
     pub advertised_ip: Option<IpAddr>,
     /// The RLPx (TCP) port to advertise; 0 for none.
     pub tcp_port: u16,
+    /// The QUIC port to advertise (the `quic` / `quic6` key), if the node
+    /// also speaks devp2p over QUIC.
+    pub quic_port: Option<u16>,
     /// The `eth` fork id to advertise, if any.
     pub fork_id: Option<ForkId>,
     /// Nodes to start from, as records (v5 needs a node's record, not only
@@ -82,6 +85,7 @@ impl Default for Discv5Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 9000)),
             advertised_ip: None,
             tcp_port: 0,
+            quic_port: None,
             fork_id: None,
             bootnodes: Vec::new(),
             request_timeout: Duration::from_secs(1),
@@ -129,6 +133,29 @@ pub fn enode(enr: &Enr) -> Option<Enode> {
     Some(Enode::new(id, ip.into(), tcp, enr.udp6().unwrap_or(0)))
 }
 
+/// A record as the server dials it: the devp2p form of the record, which
+/// each transport reads its own port from. `None` for a record without a
+/// devp2p identity or an IP address, or with neither a TCP nor a QUIC port
+/// (nothing to dial).
+pub fn node_addr(enr: &Enr) -> Option<NodeAddr> {
+    peer_id(enr)?;
+    let has_port = enr.tcp4().is_some()
+        || enr.tcp6().is_some()
+        || [p2p_core::record::QUIC_KEY, p2p_core::record::QUIC6_KEY]
+            .iter()
+            .any(|key| enr.get_raw_rlp(key).is_some());
+    if !has_port {
+        return None;
+    }
+    // The discv5 crate's record type is generic over its key; ours is the
+    // secp256k1 one. The text form carries the signed record unchanged.
+    let record = enr
+        .to_base64()
+        .parse::<p2p_core::record::NodeRecord>()
+        .ok()?;
+    NodeAddr::from_record(record)
+}
+
 impl Discv5Service {
     /// Builds our record, binds the socket and starts the service. Must be
     /// called inside a tokio runtime.
@@ -149,11 +176,17 @@ impl Discv5Service {
                 if config.tcp_port != 0 {
                     builder.tcp4(config.tcp_port);
                 }
+                if let Some(quic) = config.quic_port {
+                    builder.add_value(p2p_core::record::QUIC_KEY, &quic);
+                }
             }
             Some(IpAddr::V6(ip)) => {
                 builder.ip6(ip).udp6(listen.port());
                 if config.tcp_port != 0 {
                     builder.tcp6(config.tcp_port);
+                }
+                if let Some(quic) = config.quic_port {
+                    builder.add_value(p2p_core::record::QUIC6_KEY, &quic);
                 }
             }
             None => {}
@@ -219,11 +252,12 @@ impl Discv5Service {
 
     /// An endless stream of dial candidates found by lookups for random
     /// targets, and the routing table's entries: records with an IP, a TCP
-    /// port and a devp2p identity. Like
+    /// or QUIC port and a devp2p identity ([`node_addr`]), so a transport
+    /// finds its own port in them. Like
     /// [`crate::v4::service::Discv4Handle::random_nodes`] (see
     /// [`crate::walk::random_walk`]), it works only while polled. It ends
     /// when the service stops.
-    pub fn random_nodes(&self) -> impl Stream<Item = Enode> + Send + 'static {
+    pub fn random_nodes(&self) -> impl Stream<Item = NodeAddr> + Send + 'static {
         let inner = self.inner.clone();
         crate::walk::random_walk(move || {
             let inner = inner.clone();
@@ -236,7 +270,7 @@ impl Discv5Service {
                     // that answered or contacted us, so it is offered too.
                     Ok(found) => {
                         let table = lock(&inner).table_entries_enr();
-                        Some(found.iter().chain(&table).filter_map(enode).collect())
+                        Some(found.iter().chain(&table).filter_map(node_addr).collect())
                     }
                     // Not started (any more): the service is gone.
                     Err(discv5::QueryError::ServiceNotStarted) => None,

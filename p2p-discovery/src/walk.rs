@@ -5,7 +5,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::stream::Stream;
-use p2p_core::{Enode, PeerId};
+use p2p_core::{NodeAddr, PeerId};
 use tokio::time::Instant;
 
 /// A node found again within this time is not yielded again: the dial
@@ -19,22 +19,22 @@ pub const MAX_IDLE_WAIT: Duration = Duration::from_secs(30);
 pub const MIN_IDLE_WAIT: Duration = Duration::from_millis(500);
 
 /// An endless stream of the nodes that repeated calls of `lookup` find, each
-/// yielded at most once per [`REYIELD_AFTER`] and only if it has a TCP port
-/// (a node we can dial). `lookup` returns `None` when its service is gone,
+/// yielded at most once per [`REYIELD_AFTER`] and only if it has a port to
+/// dial: a TCP port, or a record (whose ports the transports read). `lookup` returns `None` when its service is gone,
 /// which ends the stream.
 ///
 /// The stream runs a lookup only when polled with nothing buffered, so a
 /// consumer that stops asking stops the lookups. When a lookup yields nothing
 /// new, the next one waits, longer each time, instead of flooding a small
 /// network with requests.
-pub fn random_walk<F, Fut>(lookup: F) -> impl Stream<Item = Enode> + Send + 'static
+pub fn random_walk<F, Fut>(lookup: F) -> impl Stream<Item = NodeAddr> + Send + 'static
 where
     F: FnMut() -> Fut + Send + 'static,
-    Fut: Future<Output = Option<Vec<Enode>>> + Send,
+    Fut: Future<Output = Option<Vec<NodeAddr>>> + Send,
 {
     struct Walk<F> {
         lookup: F,
-        buffer: VecDeque<Enode>,
+        buffer: VecDeque<NodeAddr>,
         yielded: HashMap<PeerId, Instant>,
         idle_wait: Duration,
     }
@@ -57,10 +57,11 @@ where
             walk.yielded
                 .retain(|_, at| now.duration_since(*at) < REYIELD_AFTER);
             for node in found {
-                if node.tcp == 0 || walk.yielded.contains_key(&node.id) {
+                let dialable = node.tcp_addr().is_some() || node.record().is_some();
+                if !dialable || walk.yielded.contains_key(&node.id()) {
                     continue;
                 }
-                walk.yielded.insert(node.id, now);
+                walk.yielded.insert(node.id(), now);
                 walk.buffer.push_back(node);
             }
             walk.idle_wait = if walk.buffer.is_empty() {
@@ -80,8 +81,8 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    fn node(tcp: u16) -> Enode {
-        Enode::new(NodeKey::random().id(), "127.0.0.1".parse().unwrap(), tcp, 1)
+    fn node(tcp: u16) -> NodeAddr {
+        p2p_core::Enode::new(NodeKey::random().id(), "127.0.0.1".parse().unwrap(), tcp, 1).into()
     }
 
     #[tokio::test(start_paused = true)]
@@ -91,9 +92,15 @@ mod tests {
         let undialable = node(0);
         let calls = Arc::new(AtomicUsize::new(0));
         let counter = calls.clone();
+        let (a_found, b_found) = (a.clone(), b.clone());
         let stream = random_walk(move || {
             counter.fetch_add(1, Ordering::SeqCst);
-            let found = vec![a, b, undialable, a];
+            let found = vec![
+                a_found.clone(),
+                b_found.clone(),
+                undialable.clone(),
+                a_found.clone(),
+            ];
             async move { Some(found) }
         });
         let mut stream = std::pin::pin!(stream);

@@ -102,9 +102,9 @@ async fn nodes_knowing_one_bootnode_find_each_other() {
     let expected: HashSet<_> = keys[1..].iter().map(|k| k.id()).collect();
     let mut candidates = std::pin::pin!(nodes[0].random_nodes());
     let node = timeout(BOUND, candidates.next()).await.unwrap().unwrap();
-    assert!(expected.contains(&node.id), "{node:?}");
-    assert_eq!(node.ip, Ipv4Addr::LOCALHOST);
-    assert!(node.tcp >= 40000);
+    assert!(expected.contains(&node.id()), "{node:?}");
+    assert_eq!(node.enode().ip, Ipv4Addr::LOCALHOST);
+    assert!(node.enode().tcp >= 40000);
     for node in nodes {
         node.shutdown();
     }

@@ -134,6 +134,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let builder = Server::builder(key.clone())
         .config(config)
         .protocols(protocols);
+    // Where QUIC listens, for the node records discovery announces.
+    let mut quic_listen = None;
     let server = match args.quic_port {
         None => builder.encryption(RlpxTransport::new).start().await?,
         Some(port) => {
@@ -159,7 +161,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .take();
-            if let Some(quic) = network.and_then(|n| n.second_listen_addr()) {
+            quic_listen = network.and_then(|n| n.second_listen_addr());
+            if let Some(quic) = quic_listen {
                 info!(%quic, "listening for QUIC");
             }
             server
@@ -170,7 +173,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let discovery = match server.node_info().listen_addr {
         Some(listen) if !args.no_discovery => {
-            let discovery = start_discovery(&key, listen, bootnodes, &args.datadir).await?;
+            let quic_port = quic_listen.map(|addr| addr.port());
+            let discovery =
+                start_discovery(&key, listen, quic_port, bootnodes, &args.datadir).await?;
             info!(udp = %discovery.local_addr(), "discovery v4 running");
             server.add_candidate_source(discovery.random_nodes());
             Some(discovery)
@@ -187,6 +192,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let config = Discv5Config {
                 listen: SocketAddr::new(listen.ip(), port),
                 tcp_port: listen.port(),
+                quic_port: quic_listen.map(|addr| addr.port()),
                 bootnodes,
                 ..Discv5Config::default()
             };
@@ -243,6 +249,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 async fn start_discovery(
     key: &NodeKey,
     listen: SocketAddr,
+    quic_port: Option<u16>,
     bootnodes: Vec<Enode>,
     datadir: &Path,
 ) -> Result<Discv4, Box<dyn std::error::Error>> {
@@ -250,6 +257,7 @@ async fn start_discovery(
     let db = NodeDb::open(datadir.join("nodes.redb"))?;
     let config = Discv4Config {
         tcp_port: listen.port(),
+        quic_port,
         bootnodes: bootnodes.into_iter().map(NodeRecordV4::from).collect(),
         node_db: Some(Arc::new(db)),
         ..Discv4Config::default()

@@ -38,7 +38,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use futures::stream::{FuturesUnordered, Stream, StreamExt};
 use p2p_core::record::{self, LocalRecord, NodeRecord};
-use p2p_core::{Enode, NodeId, NodeKey, PeerId};
+use p2p_core::{Enode, NodeAddr, NodeId, NodeKey, PeerId};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -87,6 +87,9 @@ pub struct Discv4Config {
     /// The TCP (RLPx) port we advertise in Pings and in our record;
     /// 0 if we do not accept connections.
     pub tcp_port: u16,
+    /// The QUIC port we advertise in our record (the `quic` / `quic6` key),
+    /// if we also speak devp2p over QUIC. Pings carry no such field.
+    pub quic_port: Option<u16>,
     /// The IP address we advertise; `None` advertises the socket's address,
     /// or, if the socket is bound to the unspecified address (`0.0.0.0`,
     /// `::`), the address other nodes report seeing us at (see
@@ -128,6 +131,7 @@ impl Default for Discv4Config {
             request_timeout: Duration::from_millis(500),
             bond_expiration: Duration::from_secs(12 * 60 * 60),
             tcp_port: 0,
+            quic_port: None,
             advertised_ip: None,
             endpoint_statements: crate::endpoint::DEFAULT_MIN_STATEMENTS,
             enr_seq: 1,
@@ -343,7 +347,7 @@ impl Discv4 {
             ip: (!ip.is_unspecified()).then_some(ip),
             tcp: (config.tcp_port != 0).then_some(config.tcp_port),
             udp: Some(local_addr.port()),
-            quic: None,
+            quic: config.quic_port,
         };
         let local_record = LocalRecord::new(key.clone(), advertised, config.enr_seq)
             .map_err(|e| Discv4Error::Record(e.to_string()))?;
@@ -589,13 +593,19 @@ impl Discv4Handle {
     /// targets (see [`crate::walk::random_walk`]): nodes with a TCP port, not
     /// ourselves. The stream does its work only while polled, so a consumer
     /// that stops asking stops the lookups. It ends when the service stops.
-    pub fn random_nodes(&self) -> impl Stream<Item = Enode> + Send + 'static {
+    pub fn random_nodes(&self) -> impl Stream<Item = NodeAddr> + Send + 'static {
         let handle = self.clone();
         crate::walk::random_walk(move || {
             let handle = handle.clone();
             async move {
                 match handle.lookup(PeerId(rand::random())).await {
-                    Ok(found) => Some(found.iter().filter_map(NodeRecordV4::to_enode).collect()),
+                    Ok(found) => Some(
+                        found
+                            .iter()
+                            .filter_map(NodeRecordV4::to_enode)
+                            .map(NodeAddr::from)
+                            .collect(),
+                    ),
                     Err(Discv4Error::Closed) => None,
                     Err(e) => {
                         debug!(target: "discv4", "random lookup failed: {e}");
@@ -1466,7 +1476,7 @@ impl<S> State<S> {
             ip: Some(predicted.ip()),
             tcp: (tcp != 0).then_some(tcp),
             udp: Some(predicted.port()),
-            quic: None,
+            quic: self.config.quic_port,
         };
         match self.local_record.set_endpoint(endpoint) {
             Ok(_) => {}
