@@ -86,6 +86,13 @@ impl<A: MsgConn, B: MsgConn> MsgConn for EitherConn<A, B> {
         }
     }
 
+    fn set_capabilities(&mut self, table: &crate::capability::CapabilityTable) {
+        match self {
+            EitherConn::First(conn) => conn.set_capabilities(table),
+            EitherConn::Second(conn) => conn.set_capabilities(table),
+        }
+    }
+
     fn remote_id(&self) -> PeerId {
         match self {
             EitherConn::First(conn) => conn.remote_id(),

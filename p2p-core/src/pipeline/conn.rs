@@ -7,6 +7,7 @@
 use futures::{Sink, Stream};
 
 use crate::base::DisconnectReason;
+use crate::capability::CapabilityTable;
 use crate::identity::PeerId;
 use crate::msg::Msg;
 
@@ -26,6 +27,15 @@ pub trait MsgConn:
 
     /// The authenticated identity of the remote.
     fn remote_id(&self) -> PeerId;
+
+    /// Tells the transport which capabilities the Hello matched, with their
+    /// code ranges. A transport that gives each capability a channel of its
+    /// own (QUIC's streams) routes messages by them; a byte stream ignores
+    /// it (the default). The Hello stage calls it once, after the Hello and
+    /// before any capability message; a wrapper forwards it.
+    fn set_capabilities(&mut self, table: &CapabilityTable) {
+        let _ = table;
+    }
 
     /// The reason to send the peer when reading failed with `err`, when the
     /// connection can still carry a Disconnect (a MAC failure, a message over a

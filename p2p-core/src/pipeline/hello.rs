@@ -217,6 +217,7 @@ impl<C: MsgConn + 'static> Service<Authenticated<C>> for HelloStage {
             } = authenticated;
             let theirs = exchange_hello(&mut conn, &ours).await?;
             let (table, protocols) = offered.negotiate(&theirs.capabilities);
+            conn.set_capabilities(&table);
             Ok(Negotiated {
                 conn,
                 info: PeerInfo::new(&theirs, remote_addr, direction, table),

@@ -143,6 +143,10 @@ impl<C: MsgConn, K: MessageCheck> MsgConn for InspectConn<C, K> {
         self.inner.set_snappy(enabled);
     }
 
+    fn set_capabilities(&mut self, table: &crate::capability::CapabilityTable) {
+        self.inner.set_capabilities(table);
+    }
+
     fn remote_id(&self) -> PeerId {
         self.inner.remote_id()
     }

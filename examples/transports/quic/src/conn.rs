@@ -6,13 +6,16 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::{Sink, Stream};
+use futures::{ready, Sink, Stream};
+use p2p_core::capability::CapabilityTable;
 use p2p_core::{DisconnectReason, Msg, MsgConn, PeerId};
 use tokio::io::Join;
 use tokio_util::codec::Framed;
 
+use crate::config::StreamMode;
 use crate::error::QuicError;
 use crate::frame::MessageCodec;
+use crate::lanes::Lanes;
 
 /// How long a closed connection waits for the peer to take the last
 /// messages (a Disconnect, say) before QUIC's close discards what is still
@@ -22,12 +25,19 @@ pub const CLOSE_LINGER: Duration = Duration::from_secs(3);
 
 type MessageStream = Framed<Join<quinn::RecvStream, quinn::SendStream>, MessageCodec>;
 
-/// A [`MsgConn`] on one bidirectional QUIC stream.
+/// A [`MsgConn`] over QUIC: every message on one bidirectional stream, or
+/// in the per-capability mode the base protocol there and each capability
+/// on streams of its own ([`crate::lanes`]).
 pub struct QuicConn {
     /// Taken only when the connection is dropped, to linger.
     stream: Option<MessageStream>,
     connection: quinn::Connection,
     remote_id: PeerId,
+    /// The capability streams, in the per-capability mode.
+    lanes: Option<Lanes>,
+    /// Whether the message stream is read next (else the lanes): the two
+    /// are read in turn, so neither starves the other.
+    stream_first: bool,
 }
 
 impl std::fmt::Debug for QuicConn {
@@ -46,18 +56,31 @@ impl QuicConn {
         recv: quinn::RecvStream,
         remote_id: PeerId,
         max_message: usize,
+        mode: StreamMode,
     ) -> Self {
         let stream = Framed::new(tokio::io::join(recv, send), MessageCodec::new(max_message));
+        let lanes = (mode == StreamMode::PerCapability)
+            .then(|| Lanes::new(connection.clone(), max_message));
         QuicConn {
             stream: Some(stream),
             connection,
             remote_id,
+            lanes,
+            stream_first: true,
         }
     }
 
     /// The QUIC connection under the stream: its statistics, its RTT.
     pub fn connection(&self) -> &quinn::Connection {
         &self.connection
+    }
+
+    /// Hands a message waiting for its capability stream over, if any.
+    fn poll_lanes(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), QuicError>> {
+        match self.lanes.as_mut() {
+            Some(lanes) => lanes.poll_pending(cx),
+            None => Poll::Ready(Ok(())),
+        }
     }
 
     fn stream(&mut self) -> Pin<&mut MessageStream> {
@@ -69,7 +92,24 @@ impl Stream for QuicConn {
     type Item = Result<Msg, QuicError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.stream().poll_next(cx)
+        if self.lanes.is_none() {
+            return self.stream().poll_next(cx);
+        }
+        self.stream_first = !self.stream_first;
+        for from_stream in [self.stream_first, !self.stream_first] {
+            if from_stream {
+                // The message stream ending ends the connection.
+                if let Poll::Ready(read) = self.stream().poll_next(cx) {
+                    return Poll::Ready(read);
+                }
+            } else if let Some(lanes) = self.lanes.as_mut() {
+                // All lane tasks gone is no end: the message stream says when.
+                if let Poll::Ready(Some(read)) = lanes.poll_incoming(cx) {
+                    return Poll::Ready(Some(read));
+                }
+            }
+        }
+        Poll::Pending
     }
 }
 
@@ -77,18 +117,30 @@ impl Sink<Msg> for QuicConn {
     type Error = QuicError;
 
     fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), QuicError>> {
+        ready!(self.poll_lanes(cx))?;
         self.stream().poll_ready(cx)
     }
 
     fn start_send(mut self: Pin<&mut Self>, msg: Msg) -> Result<(), QuicError> {
+        if let Some(lanes) = self.lanes.as_mut() {
+            if let Some(lane) = lanes.lane_of(&msg) {
+                lanes.pending = Some((lane, msg));
+                return Ok(());
+            }
+        }
         self.stream().start_send(msg)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), QuicError>> {
+        ready!(self.poll_lanes(cx))?;
         self.stream().poll_flush(cx)
     }
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), QuicError>> {
+        ready!(self.poll_lanes(cx))?;
+        if let Some(lanes) = self.lanes.as_mut() {
+            lanes.close();
+        }
         self.stream().poll_close(cx)
     }
 }
@@ -98,6 +150,15 @@ impl MsgConn for QuicConn {
 
     fn set_snappy(&mut self, enabled: bool) {
         self.stream().codec_mut().set_snappy(enabled);
+        if let Some(lanes) = self.lanes.as_mut() {
+            lanes.set_snappy(enabled);
+        }
+    }
+
+    fn set_capabilities(&mut self, table: &CapabilityTable) {
+        if let Some(lanes) = self.lanes.as_mut() {
+            lanes.set_capabilities(table);
+        }
     }
 
     fn remote_id(&self) -> PeerId {

@@ -33,6 +33,14 @@ impl MessageCodec {
         }
     }
 
+    /// A codec as [`new`](Self::new), with snappy on or off from the start.
+    pub fn with_snappy(max_message: usize, snappy: bool) -> Self {
+        MessageCodec {
+            max_message,
+            snappy,
+        }
+    }
+
     /// Turns snappy compression of payloads on or off.
     pub fn set_snappy(&mut self, enabled: bool) {
         self.snappy = enabled;

@@ -11,6 +11,7 @@ use p2p_core::{Authenticated, Connecting};
 use rustls::pki_types::CertificateDer;
 use tower::Service;
 
+use crate::config::StreamMode;
 use crate::conn::QuicConn;
 use crate::error::{IdentityMismatch, QuicError};
 use crate::identity;
@@ -30,11 +31,12 @@ pub const CLOSE_UNEXPECTED_IDENTITY: u32 = 0x10;
 #[derive(Clone, Debug)]
 pub struct QuicHandshake {
     max_message: usize,
+    mode: StreamMode,
 }
 
 impl QuicHandshake {
-    pub(crate) fn new(max_message: usize) -> Self {
-        QuicHandshake { max_message }
+    pub(crate) fn new(max_message: usize, mode: StreamMode) -> Self {
+        QuicHandshake { max_message, mode }
     }
 }
 
@@ -48,7 +50,7 @@ impl Service<Connecting<QuicIo>> for QuicHandshake {
     }
 
     fn call(&mut self, req: Connecting<QuicIo>) -> Self::Future {
-        let max_message = self.max_message;
+        let (max_message, mode) = (self.max_message, self.mode);
         Box::pin(async move {
             let connection = handshake(req.io).await?;
             let remote_id = remote_id(&connection)?;
@@ -63,7 +65,7 @@ impl Service<Connecting<QuicIo>> for QuicHandshake {
             }
             let (send, recv) = message_stream(&connection, req.direction).await?;
             Ok(Authenticated {
-                conn: QuicConn::new(connection, send, recv, remote_id, max_message),
+                conn: QuicConn::new(connection, send, recv, remote_id, max_message, mode),
                 remote_addr: req.remote_addr,
                 direction: req.direction,
                 guards: req.guards,

@@ -16,7 +16,10 @@
 //!   certificates that carry a signature by the node key (see
 //!   [`identity`]); the remote id comes out of the handshake, and a dialer
 //!   checks it against the node it meant to reach.
-//! - [`QuicConn`]: messages on one bidirectional stream.
+//! - [`QuicConn`]: messages on one bidirectional stream, or
+//!   ([`StreamMode::PerCapability`]) the base protocol there and each
+//!   capability on a unidirectional stream of its own in each direction, so
+//!   a large message of one capability does not hold back another's.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
@@ -38,6 +41,7 @@ mod error;
 mod frame;
 mod handshake;
 pub mod identity;
+mod lanes;
 mod network;
 mod verify;
 
@@ -68,7 +72,7 @@ pub fn transport(
             config::endpoint_configs(&key, &config).expect("the same configuration was accepted");
         (
             QuicNetwork::new(server, client),
-            QuicHandshake::new(config.max_message_size),
+            QuicHandshake::new(config.max_message_size, config.streams),
         )
     })
 }

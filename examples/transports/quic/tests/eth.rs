@@ -105,3 +105,8 @@ async fn status_headers_and_bodies(streams: StreamMode) {
 async fn eth_status_headers_and_bodies_over_one_stream() {
     status_headers_and_bodies(StreamMode::OneStream).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eth_status_headers_and_bodies_over_a_stream_per_capability() {
+    status_headers_and_bodies(StreamMode::PerCapability).await;
+}

@@ -16,7 +16,7 @@ use p2p_core::{Connecting, NodeKey, PeerEvent, Protocol};
 use ping_pong_plugin::{PingPong, PingPongConfig};
 use quic_transport::config::{configs_with, SERVER_NAME};
 use quic_transport::identity::{signed_key, NodeCertificate};
-use quic_transport::{MessageCodec, QuicConfig, QuicError};
+use quic_transport::{MessageCodec, QuicConfig, QuicError, StreamMode};
 use tokio_util::codec::FramedRead;
 use tower::ServiceExt;
 
@@ -236,4 +236,145 @@ async fn read(
     tokio::time::timeout(Duration::from_secs(5), messages.next())
         .await
         .expect("within 5 s")
+}
+
+/// A QUIC peer in the per-capability mode that speaks for itself: it runs
+/// the Hello on the message stream (base protocol 4, so no snappy), offering
+/// `pingpong/1`.
+async fn raw_per_capability_peer(
+    to: SocketAddr,
+) -> (
+    quinn::Endpoint,
+    quinn::Connection,
+    futures::stream::SplitSink<
+        tokio_util::codec::Framed<
+            tokio::io::Join<quinn::RecvStream, quinn::SendStream>,
+            MessageCodec,
+        >,
+        p2p_core::Msg,
+    >,
+    futures::stream::SplitStream<
+        tokio_util::codec::Framed<
+            tokio::io::Join<quinn::RecvStream, quinn::SendStream>,
+            MessageCodec,
+        >,
+    >,
+) {
+    use futures::SinkExt;
+    let key = NodeKey::random();
+    let per_capability = QuicConfig {
+        streams: StreamMode::PerCapability,
+        ..QuicConfig::default()
+    };
+    let (_, client) =
+        configs_with(NodeCertificate::generate(&key).unwrap(), &per_capability).unwrap();
+    let mut endpoint = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    endpoint.set_default_client_config(client);
+    let connection = endpoint.connect(to, SERVER_NAME).unwrap().await.unwrap();
+    let (mut send, recv) = connection.open_bi().await.unwrap();
+    send.write_all(&[0x00]).await.unwrap();
+    let framed =
+        tokio_util::codec::Framed::new(tokio::io::join(recv, send), MessageCodec::new(1 << 20));
+    let (mut sink, mut messages) = framed.split();
+    let hello = p2p_core::Hello {
+        protocol_version: 4,
+        client_id: "raw".into(),
+        capabilities: vec![p2p_core::Capability::new("pingpong", 1)],
+        listen_port: 0,
+        id: key.id(),
+    };
+    sink.send(hello.to_msg()).await.unwrap();
+    let theirs = read_split(&mut messages).await.unwrap().unwrap();
+    assert_eq!(theirs.code, HELLO);
+    (endpoint, connection, sink, messages)
+}
+
+async fn read_split<S>(messages: &mut S) -> Option<Result<p2p_core::Msg, QuicError>>
+where
+    S: futures::Stream<Item = Result<p2p_core::Msg, QuicError>> + Unpin,
+{
+    tokio::time::timeout(Duration::from_secs(5), messages.next())
+        .await
+        .expect("within 5 s")
+}
+
+/// Reads messages from the message stream until a Disconnect, and returns
+/// its reason.
+async fn disconnect_on<S>(messages: &mut S) -> DisconnectReason
+where
+    S: futures::Stream<Item = Result<p2p_core::Msg, QuicError>> + Unpin,
+{
+    loop {
+        let msg = read_split(messages)
+            .await
+            .expect("a Disconnect before the end")
+            .unwrap();
+        if msg.code == DISCONNECT {
+            return DisconnectReason::decode_payload(&msg.payload).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn capability_messages_travel_on_their_own_stream_and_stray_streams_end_the_peer() {
+    let per_capability = QuicConfig {
+        streams: StreamMode::PerCapability,
+        ..QuicConfig::default()
+    };
+    let plugin = || {
+        vec![Arc::new(PingPong::new(PingPongConfig {
+            interval: Duration::from_millis(50),
+            ..PingPongConfig::default()
+        })) as Arc<dyn Protocol>]
+    };
+    let b = quic_node(per_capability, plugin(), |c| c).await;
+    let addr = listen_addr(&b);
+
+    // The server's ping-pong plugin pings us on a stream of its own: header
+    // 0x01 and index 0 (pingpong/1 is the only capability in common), then a
+    // Ping at code 0x10, the first code after the base protocol's.
+    let (endpoint, connection, _sink, mut messages) = raw_per_capability_peer(addr).await;
+    let recv = tokio::time::timeout(Duration::from_secs(5), connection.accept_uni())
+        .await
+        .expect("a capability stream within 5 s")
+        .unwrap();
+    let mut lane = FramedRead::new(recv, MessageCodec::new(1 << 20));
+    let mut header = [0u8; 2];
+    lane.get_mut().read_exact(&mut header).await.unwrap();
+    assert_eq!(header, [0x01, 0]);
+    let ping = read_lane(&mut lane).await.unwrap().unwrap();
+    assert_eq!(ping.code, 0x10);
+
+    // A stream for a capability index past the table ends the connection.
+    let mut stray = connection.open_uni().await.unwrap();
+    stray.write_all(&[0x01, 7]).await.unwrap();
+    assert_eq!(
+        disconnect_on(&mut messages).await,
+        DisconnectReason::ProtocolError
+    );
+    endpoint.close(0u32.into(), b"");
+
+    // So does a second stream for the same capability.
+    let (endpoint, connection, _sink, mut messages) = raw_per_capability_peer(addr).await;
+    // Both kept open until the verdict: only their headers are sent.
+    let mut lanes = Vec::new();
+    for _ in 0..2 {
+        let mut lane = connection.open_uni().await.unwrap();
+        lane.write_all(&[0x01, 0]).await.unwrap();
+        lanes.push(lane);
+    }
+    assert_eq!(
+        disconnect_on(&mut messages).await,
+        DisconnectReason::ProtocolError
+    );
+    drop(lanes);
+    endpoint.close(0u32.into(), b"");
+    b.server.stop().await;
+}
+
+/// The next message of a capability stream, within 5 s.
+async fn read_lane(
+    lane: &mut FramedRead<quinn::RecvStream, MessageCodec>,
+) -> Option<Result<p2p_core::Msg, QuicError>> {
+    read_split(lane).await
 }
