@@ -1,0 +1,217 @@
+//! RLPx over TCP beside QUIC on 127.0.0.1: connection set-up, message
+//! throughput and round trips through each transport's message connection.
+//!
+//! ```text
+//! cargo bench -p examples --bench transports
+//! ```
+//!
+//! # Setup
+//!
+//! One multi-threaded tokio runtime with 2 workers runs the far end (and
+//! QUIC's endpoint drivers); the bench thread drives the measuring end. Each
+//! transport is used as a server uses it, without the layers above: its
+//! `Network` listens and dials, its encryption stage (`RlpxTransport`, or
+//! the QUIC crate's `QuicHandshake`) authenticates, and the measurement
+//! drives the resulting `MsgConn`s. No Hello runs, so snappy is off and the
+//! bytes counted are the bytes carried. Payloads are random.
+//!
+//! # Groups
+//!
+//! - `transport_setup/{rlpx_tcp,quic}`: one connection from the dial to an
+//!   authenticated connection on both ends (TCP connect and the RLPx
+//!   handshake; QUIC's handshake with TLS 1.3 and the node-key certificates,
+//!   and the message stream opened).
+//! - `transport_throughput/{rlpx_tcp,quic}/{1KiB,64KiB}`: a batch of messages
+//!   (64 of 1 KiB, 16 of 64 KiB) sent one way and all read by the other end.
+//! - `transport_round_trip/{rlpx_tcp,quic}`: a 32-byte message and its echo.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use futures::{SinkExt, StreamExt};
+use p2p_core::network::{NetListener, Network, TcpNetwork};
+use p2p_core::{Authenticated, Connecting, Enode, Msg, MsgConn, NodeAddr, NodeKey};
+use p2p_rlpx::RlpxTransport;
+use quic_transport::QuicConfig;
+use tokio::runtime::Runtime;
+use tower::{Service, ServiceExt};
+
+mod common;
+
+const WORKERS: usize = 2;
+
+/// A transport's two halves for one node.
+struct Transport<N, S> {
+    network: N,
+    stage: S,
+    id: p2p_core::PeerId,
+}
+
+fn rlpx() -> Transport<TcpNetwork, RlpxTransport> {
+    let key = Arc::new(NodeKey::random());
+    Transport {
+        network: TcpNetwork,
+        stage: RlpxTransport::new(key.clone()),
+        id: key.id(),
+    }
+}
+
+fn quic() -> Transport<quic_transport::QuicNetwork, quic_transport::QuicHandshake> {
+    let key = Arc::new(NodeKey::random());
+    let (network, stage) = quic_transport::transport(QuicConfig::default()).expect("config")(key.clone());
+    Transport {
+        network,
+        stage,
+        id: key.id(),
+    }
+}
+
+/// Dials `server` (listening at `addr`) from `client` and runs both
+/// encryption stages: the two authenticated connections.
+async fn connect<N, S, C>(
+    client: &Transport<N, S>,
+    server: &Transport<N, S>,
+    listener: &mut N::Listener,
+    addr: SocketAddr,
+) -> (C, C)
+where
+    N: Network,
+    S: Service<Connecting<N::Io>, Response = Authenticated<C>> + Clone + Send + 'static,
+    S::Error: std::fmt::Debug,
+    S::Future: Send,
+    C: MsgConn + 'static,
+{
+    let node = NodeAddr::from(Enode::new(server.id, addr.ip(), addr.port(), 0));
+    let dial = async {
+        let io = client.network.connect(&node, addr).await.expect("dial");
+        client
+            .stage
+            .clone()
+            .oneshot(Connecting::outbound(io, addr, server.id))
+            .await
+            .expect("client handshake")
+            .conn
+    };
+    let accept = async {
+        let (io, remote) = listener.accept().await.expect("accept");
+        server
+            .stage
+            .clone()
+            .oneshot(Connecting::inbound(io, remote))
+            .await
+            .expect("server handshake")
+            .conn
+    };
+    tokio::join!(dial, accept)
+}
+
+fn payload(size: usize) -> bytes::Bytes {
+    (0..size).map(|_| rand::random::<u8>()).collect::<Vec<_>>().into()
+}
+
+/// The benches of one transport, named `name`.
+fn transport_benches<N, S, C>(
+    c: &mut Criterion,
+    rt: &Runtime,
+    name: &str,
+    make: fn() -> Transport<N, S>,
+) where
+    N: Network,
+    S: Service<Connecting<N::Io>, Response = Authenticated<C>> + Clone + Send + Sync + 'static,
+    S::Error: std::fmt::Debug,
+    S::Future: Send,
+    C: MsgConn + 'static,
+{
+    let server = Arc::new(make());
+    let client = Arc::new(make());
+    let mut listener = rt.block_on(server.network.bind("127.0.0.1:0".parse().unwrap())).expect("bind");
+    let addr = listener.local_addr().expect("bound");
+
+    c.benchmark_group("transport_setup").bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    let (a, b) = connect(&client, &server, &mut listener, addr).await;
+                    drop((a, b));
+                }
+                start.elapsed()
+            })
+        })
+    });
+
+    // One connection for the message benches.
+    let (sender, receiver) = rt.block_on(connect(&client, &server, &mut listener, addr));
+    // The far end echoes 32-byte messages and counts the others.
+    let (counted_tx, mut counted) = tokio::sync::mpsc::unbounded_channel();
+    let (mut echo_out, mut echo_in) = receiver.split();
+    rt.spawn(async move {
+        while let Some(Ok(msg)) = echo_in.next().await {
+            if msg.payload.len() == 32 {
+                if echo_out.send(msg).await.is_err() {
+                    return;
+                }
+            } else if counted_tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    let (mut sink, mut stream) = sender.split();
+
+    let mut group = c.benchmark_group("transport_throughput");
+    for (size, label, batch) in [(1024, "1KiB", 64u64), (64 * 1024, "64KiB", 16)] {
+        let message = Msg::new(0x10, payload(size));
+        group.throughput(Throughput::Bytes(size as u64 * batch));
+        group.bench_function(BenchmarkId::new(name, label), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        for _ in 0..batch {
+                            sink.feed(message.clone()).await.expect("send");
+                        }
+                        sink.flush().await.expect("flush");
+                        for _ in 0..batch {
+                            counted.recv().await.expect("counted");
+                        }
+                    }
+                    start.elapsed()
+                })
+            })
+        });
+    }
+    group.finish();
+
+    let ping = Msg::new(0x10, payload(32));
+    c.benchmark_group("transport_round_trip").bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    sink.send(ping.clone()).await.expect("send");
+                    stream.next().await.expect("echo").expect("echo");
+                }
+                start.elapsed()
+            })
+        })
+    });
+}
+
+fn benches(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(WORKERS)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    transport_benches(c, &rt, "rlpx_tcp", rlpx);
+    transport_benches(c, &rt, "quic", quic);
+}
+
+criterion_group! {
+    name = transports;
+    config = common::config();
+    targets = benches
+}
+criterion_main!(transports);
