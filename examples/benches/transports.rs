@@ -60,7 +60,8 @@ fn rlpx() -> Transport<TcpNetwork, RlpxTransport> {
 
 fn quic() -> Transport<quic_transport::QuicNetwork, quic_transport::QuicHandshake> {
     let key = Arc::new(NodeKey::random());
-    let (network, stage) = quic_transport::transport(QuicConfig::default()).expect("config")(key.clone());
+    let (network, stage) =
+        quic_transport::transport(QuicConfig::default()).expect("config")(key.clone());
     Transport {
         network,
         stage,
@@ -108,7 +109,10 @@ where
 }
 
 fn payload(size: usize) -> bytes::Bytes {
-    (0..size).map(|_| rand::random::<u8>()).collect::<Vec<_>>().into()
+    (0..size)
+        .map(|_| rand::random::<u8>())
+        .collect::<Vec<_>>()
+        .into()
 }
 
 /// The benches of one transport, named `name`.
@@ -126,21 +130,24 @@ fn transport_benches<N, S, C>(
 {
     let server = Arc::new(make());
     let client = Arc::new(make());
-    let mut listener = rt.block_on(server.network.bind("127.0.0.1:0".parse().unwrap())).expect("bind");
+    let mut listener = rt
+        .block_on(server.network.bind("127.0.0.1:0".parse().unwrap()))
+        .expect("bind");
     let addr = listener.local_addr().expect("bound");
 
-    c.benchmark_group("transport_setup").bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    let (a, b) = connect(&client, &server, &mut listener, addr).await;
-                    drop((a, b));
-                }
-                start.elapsed()
+    c.benchmark_group("transport_setup")
+        .bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let (a, b) = connect(&client, &server, &mut listener, addr).await;
+                        drop((a, b));
+                    }
+                    start.elapsed()
+                })
             })
-        })
-    });
+        });
 
     // One connection for the message benches.
     let (sender, receiver) = rt.block_on(connect(&client, &server, &mut listener, addr));
@@ -185,18 +192,19 @@ fn transport_benches<N, S, C>(
     group.finish();
 
     let ping = Msg::new(0x10, payload(32));
-    c.benchmark_group("transport_round_trip").bench_function(name, |b| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    sink.send(ping.clone()).await.expect("send");
-                    stream.next().await.expect("echo").expect("echo");
-                }
-                start.elapsed()
+    c.benchmark_group("transport_round_trip")
+        .bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        sink.send(ping.clone()).await.expect("send");
+                        stream.next().await.expect("echo").expect("echo");
+                    }
+                    start.elapsed()
+                })
             })
-        })
-    });
+        });
 }
 
 fn benches(c: &mut Criterion) {
