@@ -27,7 +27,7 @@ type MessageStream = Framed<Join<quinn::RecvStream, quinn::SendStream>, MessageC
 
 /// A [`MsgConn`] over QUIC: every message on one bidirectional stream, or
 /// in the per-capability mode the base protocol there and each capability
-/// on streams of its own ([`crate::lanes`]).
+/// on streams of its own ([`StreamMode::PerCapability`](crate::StreamMode::PerCapability)).
 pub struct QuicConn {
     /// Taken only when the connection is dropped, to linger.
     stream: Option<MessageStream>,
