@@ -155,6 +155,8 @@ impl MsgConn for QuicConn {
         }
     }
 
+    /// In the per-capability mode this starts a writer task per capability,
+    /// so it must run inside the tokio runtime (as the Hello stage does).
     fn set_capabilities(&mut self, table: &CapabilityTable) {
         if let Some(lanes) = self.lanes.as_mut() {
             lanes.set_capabilities(table);
