@@ -39,11 +39,12 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use futures::{SinkExt, StreamExt};
 use p2p_core::capability::{CapabilityTable, SharedCapability};
 use p2p_core::network::{NetListener, Network, TcpNetwork};
-use p2p_core::{Authenticated, Capability, Connecting, Enode, Msg, MsgConn, NodeAddr, NodeKey};
+use p2p_core::server::SetupStack;
+use p2p_core::{Capability, Connecting, Enode, Msg, MsgConn, NodeAddr, NodeKey};
 use p2p_rlpx::RlpxTransport;
 use quic_transport::{QuicConfig, StreamMode};
 use tokio::runtime::Runtime;
-use tower::{Service, ServiceExt};
+use tower::ServiceExt;
 
 mod common;
 
@@ -118,18 +119,11 @@ fn head_of_line_bench<N, S, C>(
     make: fn() -> Transport<N, S>,
 ) where
     N: Network,
-    S: Service<Connecting<N::Io>, Response = Authenticated<C>> + Clone + Send + Sync + 'static,
-    S::Error: std::fmt::Debug,
-    S::Future: Send,
+    S: SetupStack<N::Io, C>,
     C: MsgConn + 'static,
 {
-    let server = make();
-    let client = make();
-    let mut listener = rt
-        .block_on(server.network.bind("127.0.0.1:0".parse().unwrap()))
-        .expect("bind");
-    let addr = listener.local_addr().expect("bound");
-    let (mut sender, mut receiver) = rt.block_on(connect(&client, &server, &mut listener, addr));
+    let mut endpoints = Endpoints::new(rt, make);
+    let (mut sender, mut receiver) = rt.block_on(endpoints.connect());
     let table = two_capabilities();
     // QUIC starts a writer task per capability here: inside the runtime.
     let _runtime = rt.enter();
@@ -171,43 +165,58 @@ fn head_of_line_bench<N, S, C>(
         });
 }
 
-/// Dials `server` (listening at `addr`) from `client` and runs both
-/// encryption stages: the two authenticated connections.
-async fn connect<N, S, C>(
-    client: &Transport<N, S>,
-    server: &Transport<N, S>,
-    listener: &mut N::Listener,
+/// Two nodes of one transport, the server listening on 127.0.0.1.
+struct Endpoints<N: Network, S> {
+    client: Transport<N, S>,
+    server: Transport<N, S>,
+    listener: N::Listener,
     addr: SocketAddr,
-) -> (C, C)
-where
-    N: Network,
-    S: Service<Connecting<N::Io>, Response = Authenticated<C>> + Clone + Send + 'static,
-    S::Error: std::fmt::Debug,
-    S::Future: Send,
-    C: MsgConn + 'static,
-{
-    let node = NodeAddr::from(Enode::new(server.id, addr.ip(), addr.port(), 0));
-    let dial = async {
-        let io = client.network.connect(&node, addr).await.expect("dial");
-        client
-            .stage
-            .clone()
-            .oneshot(Connecting::outbound(io, addr, server.id))
-            .await
-            .expect("client handshake")
-            .conn
-    };
-    let accept = async {
-        let (io, remote) = listener.accept().await.expect("accept");
-        server
-            .stage
-            .clone()
-            .oneshot(Connecting::inbound(io, remote))
-            .await
-            .expect("server handshake")
-            .conn
-    };
-    tokio::join!(dial, accept)
+}
+
+impl<N: Network, S> Endpoints<N, S> {
+    fn new(rt: &Runtime, make: fn() -> Transport<N, S>) -> Self {
+        let (client, server) = (make(), make());
+        let listener = rt
+            .block_on(server.network.bind("127.0.0.1:0".parse().unwrap()))
+            .expect("bind");
+        let addr = listener.local_addr().expect("bound");
+        Endpoints {
+            client,
+            server,
+            listener,
+            addr,
+        }
+    }
+
+    /// Dials the server from the client and runs both encryption stages:
+    /// the two authenticated connections.
+    async fn connect<C>(&mut self) -> (C, C)
+    where
+        S: SetupStack<N::Io, C>,
+    {
+        let (server_id, addr) = (self.server.id, self.addr);
+        let node = NodeAddr::from(Enode::new(server_id, addr.ip(), addr.port(), 0));
+        let dial = async {
+            let io = self
+                .client
+                .network
+                .connect(&node, addr)
+                .await
+                .expect("dial");
+            let stage = self.client.stage.clone();
+            let done = stage
+                .oneshot(Connecting::outbound(io, addr, server_id))
+                .await;
+            done.map_err(Into::into).expect("client handshake").conn
+        };
+        let accept = async {
+            let (io, remote) = self.listener.accept().await.expect("accept");
+            let stage = self.server.stage.clone();
+            let done = stage.oneshot(Connecting::inbound(io, remote)).await;
+            done.map_err(Into::into).expect("server handshake").conn
+        };
+        tokio::join!(dial, accept)
+    }
 }
 
 fn payload(size: usize) -> bytes::Bytes {
@@ -225,17 +234,10 @@ fn transport_benches<N, S, C>(
     make: fn() -> Transport<N, S>,
 ) where
     N: Network,
-    S: Service<Connecting<N::Io>, Response = Authenticated<C>> + Clone + Send + Sync + 'static,
-    S::Error: std::fmt::Debug,
-    S::Future: Send,
+    S: SetupStack<N::Io, C>,
     C: MsgConn + 'static,
 {
-    let server = Arc::new(make());
-    let client = Arc::new(make());
-    let mut listener = rt
-        .block_on(server.network.bind("127.0.0.1:0".parse().unwrap()))
-        .expect("bind");
-    let addr = listener.local_addr().expect("bound");
+    let mut endpoints = Endpoints::new(rt, make);
 
     c.benchmark_group("transport_setup")
         .bench_function(name, |b| {
@@ -243,7 +245,7 @@ fn transport_benches<N, S, C>(
                 rt.block_on(async {
                     let start = Instant::now();
                     for _ in 0..iters {
-                        let (a, b) = connect(&client, &server, &mut listener, addr).await;
+                        let (a, b) = endpoints.connect::<C>().await;
                         drop((a, b));
                     }
                     start.elapsed()
@@ -252,7 +254,7 @@ fn transport_benches<N, S, C>(
         });
 
     // One connection for the message benches.
-    let (sender, receiver) = rt.block_on(connect(&client, &server, &mut listener, addr));
+    let (sender, receiver) = rt.block_on(endpoints.connect::<C>());
     // The far end echoes 32-byte messages and counts the others.
     let (counted_tx, mut counted) = tokio::sync::mpsc::unbounded_channel();
     let (mut echo_out, mut echo_in) = receiver.split();

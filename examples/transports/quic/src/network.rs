@@ -113,12 +113,9 @@ impl Network for QuicNetwork {
 
     async fn bind(&self, addr: SocketAddr) -> io::Result<QuicListener> {
         let endpoint = quinn::Endpoint::server(self.shared.server.clone(), addr)?;
-        let mut slot = self.endpoint();
-        if let Some(old) = slot.replace(endpoint.clone()) {
-            // A dial-only endpoint made before the listener: its dials go on;
-            // new ones leave from the listener.
-            drop(old);
-        }
+        // Replaces a dial-only endpoint made before the listener: its dials
+        // go on, new ones leave from the listener.
+        *self.endpoint() = Some(endpoint.clone());
         Ok(QuicListener { endpoint })
     }
 

@@ -106,19 +106,12 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let Authenticated {
-            conn,
-            remote_addr,
-            direction,
-            guards,
-        } = ready!(this.inner.poll(cx))?;
+        let authenticated = ready!(this.inner.poll(cx))?;
         // The buckets start full when the connection is established, so the
         // Hello exchange never waits.
-        Poll::Ready(Ok(Authenticated {
-            conn: RateLimitedConn::new(conn, *this.config),
-            remote_addr,
-            direction,
-            guards,
-        }))
+        let config = *this.config;
+        Poll::Ready(Ok(
+            authenticated.map_conn(|conn| RateLimitedConn::new(conn, config))
+        ))
     }
 }
