@@ -48,6 +48,29 @@ pub enum StreamMode {
     PerCapability,
 }
 
+/// The congestion controller each connection runs. On a path that drops
+/// packets at random (not from congestion), the loss-based ones shrink the
+/// window at every loss and a transfer slows to a crawl: across the
+/// transport bench's emulated path (50 ms round trip, 1 % loss each way)
+/// a 1 MiB response took about 3 s with [`Cubic`](Congestion::Cubic) and
+/// about a quarter of a second with [`Bbr`](Congestion::Bbr), as RLPx did
+/// over Linux TCP with the same two controllers (BENCHMARKS.md, "Across a
+/// lossy path").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Congestion {
+    /// CUBIC (RFC 9438), quinn's default and the usual choice of TCP
+    /// stacks: stable and fair to other flows.
+    #[default]
+    Cubic,
+    /// NewReno (RFC 9002's reference controller).
+    NewReno,
+    /// BBR, which paces to the measured bottleneck rate and round trip
+    /// and does not take a random loss for congestion. quinn marks its BBR
+    /// experimental, and BBR (v1) is known to take more than its share
+    /// from loss-based flows beside it.
+    Bbr,
+}
+
 /// Settings of the QUIC transport.
 #[derive(Clone, Debug)]
 pub struct QuicConfig {
@@ -57,6 +80,8 @@ pub struct QuicConfig {
     pub idle_timeout: Duration,
     /// How capabilities share the connection.
     pub streams: StreamMode,
+    /// The congestion controller.
+    pub congestion: Congestion,
 }
 
 impl Default for QuicConfig {
@@ -65,6 +90,7 @@ impl Default for QuicConfig {
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             streams: StreamMode::default(),
+            congestion: Congestion::default(),
         }
     }
 }
@@ -153,5 +179,12 @@ fn transport_config(config: &QuicConfig) -> quinn::TransportConfig {
             .try_into()
             .unwrap_or(quinn::IdleTimeout::from(quinn::VarInt::MAX)),
     ));
+    let controller: Arc<dyn quinn::congestion::ControllerFactory + Send + Sync> =
+        match config.congestion {
+            Congestion::Cubic => Arc::new(quinn::congestion::CubicConfig::default()),
+            Congestion::NewReno => Arc::new(quinn::congestion::NewRenoConfig::default()),
+            Congestion::Bbr => Arc::new(quinn::congestion::BbrConfig::default()),
+        };
+    transport.congestion_controller_factory(controller);
     transport
 }

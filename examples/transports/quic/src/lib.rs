@@ -49,7 +49,7 @@ use std::sync::Arc;
 
 use p2p_core::NodeKey;
 
-pub use config::{ConfigError, QuicConfig, StreamMode};
+pub use config::{ConfigError, Congestion, QuicConfig, StreamMode};
 pub use conn::{QuicConn, CLOSE_LINGER};
 pub use error::{IdentityMismatch, QuicError};
 pub use frame::MessageCodec;
