@@ -633,3 +633,58 @@ async fn a_hello_stage_cannot_admit_a_peer_under_another_identity() {
     assert_eq!(server.peer_count().await, 0);
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_and_stalled_connections_neither_delay_nor_refuse_an_honest_peer() {
+    // A table of 16 handshakes, and five times as many connections that
+    // never finish theirs: half send nothing, half an unfinished auth
+    // message (a size prefix of 256 bytes and 10 of them).
+    let a = node(&["alpha"], |c| c.max_pending_peers(16)).await;
+    let addr = enode(&a).tcp_addr();
+    let mut stalled = Vec::new();
+    for i in 0..80 {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        if i >= 40 {
+            use tokio::io::AsyncWriteExt;
+            tcp.write_all(&[0x01, 0x00, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
+                .await
+                .unwrap();
+        }
+        stalled.push(tcp);
+    }
+    // Well inside the 5 s handshake deadline, which a queue of slots held
+    // by the stalled connections would have made it wait out.
+    let mut events = a.events.resubscribe();
+    let honest = NodeKey::random();
+    let (id, key) = (a.key.id(), honest.clone());
+    let joined = tokio::spawn(async move { join(addr, id, &key, &["alpha"]).await });
+    let added = timeout(Duration::from_millis(2500), async {
+        loop {
+            if let Ok(PeerEvent::Added(info)) = events.recv().await {
+                break info.id;
+            }
+        }
+    })
+    .await
+    .expect("the honest peer admitted within 2.5 s");
+    assert_eq!(added, honest.id());
+    let (_conn, refusal) = joined.await.unwrap();
+    assert_eq!(refusal, None);
+    // The server let go of the oldest stalled connections to make room: it
+    // holds at most 16 in their handshake.
+    let closed = futures::future::join_all(stalled.iter_mut().map(|tcp| async move {
+        use tokio::io::AsyncReadExt;
+        let mut buf = [0u8; 1];
+        matches!(
+            timeout(Duration::from_secs(1), tcp.read(&mut buf)).await,
+            Ok(Ok(0) | Err(_))
+        )
+    }))
+    .await;
+    let closed = closed.into_iter().filter(|c| *c).count();
+    assert!(
+        closed >= 80 - 16,
+        "{closed} of 80 stalled connections closed"
+    );
+    a.server.stop().await;
+}

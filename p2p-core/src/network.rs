@@ -10,6 +10,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use futures::future::Either;
 use tokio::io::DuplexStream;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -26,7 +27,7 @@ use crate::node_addr::NodeAddr;
 /// the node's record.
 pub trait Network: Clone + Send + Sync + 'static {
     /// One raw connection, as the encryption stage takes it.
-    type Io: Send + Unpin + 'static;
+    type Io: FirstBytes + Send + Unpin + 'static;
     /// A bound listener.
     type Listener: NetListener<Io = Self::Io>;
 
@@ -50,6 +51,48 @@ pub trait Network: Clone + Send + Sync + 'static {
         node: &NodeAddr,
         addr: SocketAddr,
     ) -> impl Future<Output = io::Result<Self::Io>> + Send;
+}
+
+/// A raw connection that can say when its peer has sent something, without
+/// consuming it.
+///
+/// The server holds an inbound connection that has sent nothing apart from
+/// those whose handshake has begun (see
+/// [`layers::pending`](crate::layers::pending)): a connection that only
+/// holds a socket open costs no handshake work, and is the first to go when
+/// room is needed.
+pub trait FirstBytes {
+    /// Resolves once the peer has sent its first bytes, closed the
+    /// connection or broken it; the bytes stay to be read. A transport that
+    /// cannot tell resolves at once.
+    fn first_bytes(&self) -> impl Future<Output = ()> + Send + '_;
+}
+
+impl FirstBytes for TcpStream {
+    async fn first_bytes(&self) {
+        // Readable also on end of file and on error, which the handshake
+        // then reads for itself.
+        let _ = self.readable().await;
+    }
+}
+
+impl FirstBytes for DuplexStream {
+    // An in-memory pipe has no readiness to wait on without reading.
+    async fn first_bytes(&self) {}
+}
+
+/// For tests and examples whose stages take no connection at all.
+impl FirstBytes for () {
+    async fn first_bytes(&self) {}
+}
+
+impl<A: FirstBytes, B: FirstBytes> FirstBytes for Either<A, B> {
+    fn first_bytes(&self) -> impl Future<Output = ()> + Send + '_ {
+        match self {
+            Either::Left(a) => Either::Left(a.first_bytes()),
+            Either::Right(b) => Either::Right(b.first_bytes()),
+        }
+    }
 }
 
 /// A listener of a [`Network`].

@@ -38,7 +38,8 @@ fn defaults_match_go_ethereum() {
     assert!(config.client_id.starts_with("devp2p-rs/v"));
     assert_eq!(config.listen_addr, Some("0.0.0.0:30303".parse().unwrap()));
     assert_eq!(config.max_peers, 50);
-    assert_eq!(config.max_pending_peers, 50);
+    // Not go-ethereum's 50: a table that evicts, not a queue of slots.
+    assert_eq!(config.max_pending_peers, 1024);
     assert_eq!(config.dial_ratio, 3);
     assert!(config.static_nodes.is_empty());
     assert!(config.trusted_nodes.is_empty());

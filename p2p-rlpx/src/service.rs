@@ -22,7 +22,8 @@ pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 /// deadline.
 ///
 /// Clones share the node key; the service is always ready, so bound
-/// concurrency with a layer such as `tower::limit::ConcurrencyLimitLayer`.
+/// concurrency with a layer: a server's built-in
+/// `p2p_core::layers::pending::PendingLimitLayer`, say.
 #[derive(Clone, Debug)]
 pub struct RlpxTransport {
     key: Arc<NodeKey>,

@@ -51,8 +51,8 @@ impl ConfigBuilder {
         self
     }
 
-    /// Sets the maximum number of connections in the handshake phase per
-    /// direction; 0 means [`DEFAULT_MAX_PENDING_PEERS`].
+    /// Sets the maximum number of inbound connections in their handshake
+    /// ([`Config::max_pending_peers`]); 0 means [`DEFAULT_MAX_PENDING_PEERS`].
     pub fn max_pending_peers(mut self, max_pending_peers: usize) -> Self {
         self.config.max_pending_peers = max_pending_peers;
         self

@@ -20,10 +20,13 @@ pub const DEFAULT_CLIENT_ID: &str = concat!("devp2p-rs/v", env!("CARGO_PKG_VERSI
 /// `node.DefaultConfig.P2P.MaxPeers` in `node/defaults.go`).
 pub const DEFAULT_MAX_PEERS: usize = 50;
 
-/// The default maximum number of connections in the handshake phase, counted
-/// separately for inbound and outbound connections, 50 (go-ethereum's
-/// `defaultMaxPendingPeers` in `p2p/server.go`).
-pub const DEFAULT_MAX_PENDING_PEERS: usize = 50;
+/// The default maximum number of inbound connections in their handshake,
+/// 1,024: [`layers::pending::DEFAULT_MAX_PENDING`](crate::layers::pending::DEFAULT_MAX_PENDING),
+/// whose docs give the reasoning. go-ethereum's `defaultMaxPendingPeers` is
+/// 50, but there it is a queue of slots, which connections that send
+/// nothing can hold; here a full table drops its oldest entry for a
+/// newcomer, so the cap bounds memory, not honest peers' wait.
+pub const DEFAULT_MAX_PENDING_PEERS: usize = crate::layers::pending::DEFAULT_MAX_PENDING;
 
 /// The default dial ratio, 3: at most a third of the peer slots are filled by
 /// dialing (go-ethereum's `defaultDialRatio` in `p2p/server.go`).

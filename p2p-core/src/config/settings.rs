@@ -37,9 +37,11 @@ pub struct Config {
     /// The maximum number of connected peers; 0 means no peers other than
     /// trusted ones. Default [`DEFAULT_MAX_PEERS`].
     pub max_peers: usize,
-    /// The maximum number of connections in the handshake phase, counted
-    /// separately for each direction. 0 given to the builder means the
-    /// default, [`DEFAULT_MAX_PENDING_PEERS`].
+    /// The maximum number of inbound connections in their handshake; a
+    /// newcomer that finds this many takes the oldest one's place
+    /// ([`layers::pending`](crate::layers::pending)). Outbound handshakes
+    /// are bounded by the dial scheduler instead. 0 given to the builder
+    /// means the default, [`DEFAULT_MAX_PENDING_PEERS`].
     pub max_pending_peers: usize,
     /// `max_peers / dial_ratio` slots may be filled by dialing; the rest are
     /// for inbound connections. Static and trusted nodes are not limited by

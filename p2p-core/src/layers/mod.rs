@@ -2,5 +2,6 @@
 
 pub mod filter;
 pub mod metrics;
+pub mod pending;
 pub mod rate_limit;
 pub mod throttle;

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 use tower::layer::util::{Identity, Stack};
-use tower::limit::ConcurrencyLimitLayer;
 use tower::{BoxError, Layer, ServiceBuilder};
 use tracing::Instrument;
 
@@ -24,8 +23,9 @@ use crate::identity::NodeKey;
 use crate::layers::filter::{
     FilterError, NetRestrict, PeerFilterConfig, PeerFilterLayer, SubnetLimits,
 };
+use crate::layers::pending::{PendingConfig, PendingLimitLayer};
 use crate::layers::throttle::{InboundThrottleLayer, ThrottleConfig};
-use crate::network::{NetListener, Network, TcpNetwork};
+use crate::network::{FirstBytes, NetListener, Network, TcpNetwork};
 use crate::pipeline::{HelloStage, MsgConn};
 use crate::protocol::Protocol;
 use crate::session::{SessionConfig, SessionService};
@@ -48,7 +48,7 @@ struct BuiltIns {
 /// ```text
 /// setup stack     PeerFilter          netrestrict, per-subnet caps   } built in, outermost first;
 ///                 InboundThrottle     one attempt per IP per 30 s    } each can be removed
-///                 ConcurrencyLimit    max_pending_peers handshakes   }
+///                 PendingLimit        max_pending_peers handshakes   }
 ///                 setup_layer(..)     yours, first added outermost
 ///                 encryption(..)      RLPx, QUIC, plaintext, ...
 /// checkpoint 1    ourselves, already connected, too many peers
@@ -62,7 +62,9 @@ struct BuiltIns {
 /// The built-in layers sit outside yours so that a connection they refuse
 /// costs nothing further: the peer filter runs before a byte is read, the
 /// throttle records only addresses the filter let through, and the pending
-/// limit bounds the handshakes that are actually in progress. The handshake
+/// limit bounds the inbound handshakes in progress, dropping the oldest for
+/// a newcomer rather than queueing it (see
+/// [`layers::pending`](crate::layers::pending)). The handshake
 /// deadline (`Config::handshake_timeout`) covers the setup and Hello stacks
 /// together; the session stack has no deadline, as a session lives for
 /// hours.
@@ -265,7 +267,9 @@ impl<N, T, SL, HL, L> ServerBuilder<N, T, SL, HL, L> {
         self
     }
 
-    /// Removes the built-in limit of `max_pending_peers` handshakes at once.
+    /// Removes the built-in limit of `max_pending_peers` inbound handshakes
+    /// at once (to put a [`PendingLimitLayer`] with other per-address caps
+    /// in its place with [`setup_layer`](ServerBuilder::setup_layer), say).
     pub fn without_pending_limit(mut self) -> Self {
         self.built_ins.pending_limit = false;
         self
@@ -386,7 +390,7 @@ fn node_info(
 /// whichever are on.
 fn built_in_setup<Io, C, S>(config: &Config, on: BuiltIns, inner: S) -> impl SetupStack<Io, C>
 where
-    Io: Send + 'static,
+    Io: FirstBytes + Send + 'static,
     C: Send + 'static,
     S: SetupStack<Io, C>,
 {
@@ -410,15 +414,19 @@ where
         }
     };
     let pending = if on.pending_limit {
-        config.max_pending_peers.max(1)
+        PendingConfig {
+            max: config.max_pending_peers,
+            exempt_loopback: config.subnet_limits.exempt_loopback,
+            ..PendingConfig::default()
+        }
     } else {
-        tokio::sync::Semaphore::MAX_PERMITS
+        PendingConfig::UNLIMITED
     };
     ServiceBuilder::new()
         .map_err(setup_error::<S::Error>)
         .layer(PeerFilterLayer::new(filter))
         .layer(InboundThrottleLayer::new(throttle))
-        .layer(ConcurrencyLimitLayer::new(pending))
+        .layer(PendingLimitLayer::new(pending))
         .service(inner)
 }
 
@@ -426,8 +434,8 @@ where
 /// error of the stack inside them, boxed as it is (so that
 /// [`StageError::find`](crate::pipeline::StageError::find) reaches the
 /// transport's own type).
-fn setup_error<E: Into<BoxError>>(err: FilterError<FilterError<E>>) -> BoxError {
-    match err.flatten() {
+fn setup_error<E: Into<BoxError>>(err: FilterError<FilterError<FilterError<E>>>) -> BoxError {
+    match err.flatten().flatten() {
         FilterError::Refused(refused) => Box::new(refused),
         FilterError::Inner(err) => err.into(),
     }

@@ -5,7 +5,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use p2p_core::network::{NetListener, Network};
+use p2p_core::network::{FirstBytes, NetListener, Network};
 use p2p_core::NodeAddr;
 
 use crate::config::SERVER_NAME;
@@ -105,6 +105,12 @@ impl std::fmt::Debug for QuicIo {
         };
         f.debug_tuple("QuicIo").field(&kind).finish()
     }
+}
+
+impl FirstBytes for QuicIo {
+    // An incoming connection exists because its peer sent an Initial
+    // packet, and a dialed one because we did: there is nothing to wait for.
+    async fn first_bytes(&self) {}
 }
 
 impl Network for QuicNetwork {

@@ -31,6 +31,28 @@ pub enum Refused {
         /// The remote address (IPv4-mapped addresses as IPv4).
         ip: IpAddr,
     },
+    /// The remote address already has as many handshakes in progress as
+    /// allowed.
+    #[error("{ip} already has its limit of {limit} handshakes in progress")]
+    PendingPerIp {
+        /// The remote address (IPv4-mapped addresses as IPv4).
+        ip: IpAddr,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The remote's subnet already has as many handshakes in progress as
+    /// allowed.
+    #[error("subnet {subnet} already has its limit of {limit} handshakes in progress")]
+    PendingPerSubnet {
+        /// The /24 or /64 the remote belongs to.
+        subnet: IpNet,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The handshake was dropped for a newer connection: the table of
+    /// handshakes in progress was full and this was its oldest entry.
+    #[error("dropped for a newer connection: too many handshakes in progress")]
+    Evicted,
 }
 
 /// The error of a filtering layer: either the layer refused the connection
