@@ -77,7 +77,7 @@ async fn node(transports: Transports, max_peers: usize) -> Node {
             let server = builder
                 .transport(move |key| {
                     let (quic_network, quic_stage) = quic(key.clone());
-                    let network = DualNetwork::new(TcpNetwork, quic_network);
+                    let network = DualNetwork::new(TcpNetwork::new(), quic_network);
                     *kept.lock().unwrap() = Some(network.clone());
                     (
                         network,

@@ -66,7 +66,7 @@ async fn node(
     caps: &[&'static str],
     configure: impl FnOnce(p2p_core::config::ConfigBuilder) -> p2p_core::config::ConfigBuilder,
 ) -> Node {
-    node_with(TcpNetwork, caps, configure, Identity::new()).await
+    node_with(TcpNetwork::new(), caps, configure, Identity::new()).await
 }
 
 /// A server on `network` offering a [`Greeter`] per name in `caps`, its
@@ -556,7 +556,7 @@ async fn a_session_layer_sees_every_peer_session() {
         let _ = ends_tx.send(end.clone());
         end
     });
-    let a = node_with(TcpNetwork, &["alpha"], |c| c, layer).await;
+    let a = node_with(TcpNetwork::new(), &["alpha"], |c| c, layer).await;
     let (server, mut events) = (a.server, a.events);
     let b = node(&["alpha"], |c| c).await;
     server.add_peer(enode(&b)).await;

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use futures::future::Either;
 use tokio::io::DuplexStream;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::mpsc;
 
 use crate::node_addr::NodeAddr;
@@ -107,16 +107,64 @@ pub trait NetListener: Send + 'static {
     fn accept(&mut self) -> impl Future<Output = io::Result<(Self::Io, SocketAddr)>> + Send;
 }
 
+/// Default length of the kernel's queue of connections not yet accepted.
+///
+/// A burst of connects (a crawler's sweep, an attacker's flood, peers
+/// returning after a restart) lands in this queue before the accept loop
+/// takes them; past its length the kernel drops or SYN-cookies them, and
+/// they are lost without the node seeing them. go-ethereum's listener gets
+/// Go's default, `net.core.somaxconn` (4,096 on current kernels); the
+/// kernel caps whatever is asked at that value, so asking for more only
+/// helps where it has been raised.
+pub const DEFAULT_LISTEN_BACKLOG: u32 = 4096;
+
 /// TCP: the network of real nodes.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct TcpNetwork;
+#[derive(Clone, Copy, Debug)]
+pub struct TcpNetwork {
+    backlog: u32,
+}
+
+impl Default for TcpNetwork {
+    fn default() -> Self {
+        TcpNetwork::new()
+    }
+}
+
+impl TcpNetwork {
+    /// TCP with a listen backlog of [`DEFAULT_LISTEN_BACKLOG`].
+    pub const fn new() -> Self {
+        TcpNetwork {
+            backlog: DEFAULT_LISTEN_BACKLOG,
+        }
+    }
+
+    /// The same, listening with a queue of `backlog` connections not yet
+    /// accepted (capped by the kernel's `net.core.somaxconn`).
+    pub const fn with_listen_backlog(self, backlog: u32) -> Self {
+        TcpNetwork { backlog }
+    }
+
+    /// The listen backlog asked for.
+    pub const fn listen_backlog(&self) -> u32 {
+        self.backlog
+    }
+}
 
 impl Network for TcpNetwork {
     type Io = TcpStream;
     type Listener = TcpListener;
 
-    fn bind(&self, addr: SocketAddr) -> impl Future<Output = io::Result<TcpListener>> + Send {
-        TcpListener::bind(addr)
+    async fn bind(&self, addr: SocketAddr) -> io::Result<TcpListener> {
+        let socket = match addr {
+            SocketAddr::V4(_) => TcpSocket::new_v4()?,
+            SocketAddr::V6(_) => TcpSocket::new_v6()?,
+        };
+        // As `TcpListener::bind` does: a restarted node gets its port back
+        // while connections of its previous run linger in TIME_WAIT.
+        #[cfg(unix)]
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        socket.listen(self.backlog)
     }
 
     async fn connect(&self, _node: &NodeAddr, addr: SocketAddr) -> io::Result<TcpStream> {
@@ -274,6 +322,34 @@ impl NetListener for MemListener {
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_past_tokios_default_backlog_waits_in_the_queue() {
+        // 1,500 connects while nothing accepts: past tokio's backlog of
+        // 1,024 the kernel would drop the rest (or answer with SYN cookies
+        // and then lose the connection); all must be in the queue.
+        const BURST: usize = 1500;
+        let net = TcpNetwork::new();
+        let listener = net.bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let dials: Vec<_> = (0..BURST)
+            .map(|_| tokio::spawn(TcpStream::connect(addr)))
+            .collect();
+        let wait = std::time::Duration::from_secs(5);
+        let mut clients = Vec::new();
+        for dial in dials {
+            let connected = tokio::time::timeout(wait, dial).await;
+            clients.push(connected.expect("connected in 5 s").unwrap().unwrap());
+        }
+        let mut accepted = 0;
+        while accepted < BURST {
+            match tokio::time::timeout(wait, listener.accept()).await {
+                Ok(Ok(_)) => accepted += 1,
+                other => panic!("{accepted} of {BURST} accepted, then {other:?}"),
+            }
+        }
+        assert_eq!(net.listen_backlog(), DEFAULT_LISTEN_BACKLOG);
+    }
 
     #[tokio::test]
     async fn mem_network_connects_listeners_and_dialers() {

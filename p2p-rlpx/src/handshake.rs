@@ -448,15 +448,21 @@ async fn fill<Io: AsyncRead + Unpin>(
     len: usize,
 ) -> Result<(), RlpxError> {
     while buf.len() < len {
-        // Room for what is missing plus a typical first frame, so one read
-        // usually brings the whole message.
-        buf.reserve(len - buf.len() + READ_AHEAD);
+        // Room for what is missing (up to a step) plus a typical first
+        // frame, so one read usually brings the whole message.
+        buf.reserve((len - buf.len()).min(FILL_STEP) + READ_AHEAD);
         if io.read_buf(buf).await? == 0 {
             return Err(std::io::Error::from(std::io::ErrorKind::UnexpectedEof).into());
         }
     }
     Ok(())
 }
+
+/// Most room made ahead of the bytes a peer has actually sent. The 16-bit
+/// size prefix lets a peer announce 64 KiB and then stall; real auth and ack
+/// messages are 200 to 600 bytes. Growing by steps makes a stalled
+/// handshake cost what its peer sent, not what it announced.
+const FILL_STEP: usize = 2048;
 
 /// Room left for bytes past a handshake message, so that the remote's Hello
 /// usually arrives in the same read as its ack.
@@ -563,4 +569,29 @@ pub async fn respond<Io: AsyncRead + AsyncWrite + Unpin>(
         secrets,
         read_ahead,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_stalled_auth_costs_what_was_sent_not_what_was_announced() {
+        // A size prefix announcing 65,535 bytes, ten of them, then silence.
+        let (mut peer, mut ours) = tokio::io::duplex(1 << 17);
+        let mut sent = vec![0xff, 0xff];
+        sent.extend_from_slice(&[7; 10]);
+        peer.write_all(&sent).await.unwrap();
+        let key = NodeKey::random();
+        let mut buf = BytesMut::new();
+        let read = read_message(&mut ours, &mut buf, &key, LEGACY_AUTH_LEN);
+        let stalled = tokio::time::timeout(std::time::Duration::from_millis(50), read).await;
+        assert!(stalled.is_err(), "still waiting for the rest");
+        assert_eq!(&buf[..], &sent[..]);
+        assert!(
+            buf.capacity() <= 2 * (FILL_STEP + READ_AHEAD),
+            "{} bytes reserved for 12 received",
+            buf.capacity()
+        );
+    }
 }

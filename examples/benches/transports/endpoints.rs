@@ -27,7 +27,7 @@ pub struct Transport<N, S> {
 pub fn rlpx() -> Transport<TcpNetwork, RlpxTransport> {
     let key = Arc::new(NodeKey::random());
     Transport {
-        network: TcpNetwork,
+        network: TcpNetwork::new(),
         stage: RlpxTransport::new(key.clone()),
         id: key.id(),
     }

@@ -147,7 +147,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     let (quic_network, quic_stage) = quic(key.clone());
                     // QUIC for the nodes whose records offer it, RLPx over
                     // TCP for the others.
-                    let network = DualNetwork::new(TcpNetwork, quic_network)
+                    let network = DualNetwork::new(TcpNetwork::new(), quic_network)
                         .second_port(Some(port))
                         .prefer_second(true);
                     *kept

@@ -15,7 +15,7 @@
 //! use p2p_core::network::{MemNetwork, TcpNetwork};
 //!
 //! // The second network listens on the first one's port + 1 unless told.
-//! let network = DualNetwork::new(TcpNetwork, MemNetwork::new()).second_port(Some(9001));
+//! let network = DualNetwork::new(TcpNetwork::new(), MemNetwork::new()).second_port(Some(9001));
 //! # let _ = network;
 //! ```
 

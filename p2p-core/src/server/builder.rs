@@ -107,7 +107,7 @@ impl ServerBuilder {
         ServerBuilder {
             key: Arc::new(key),
             config: Config::default(),
-            network: TcpNetwork,
+            network: TcpNetwork::new(),
             encryption: NoEncryption,
             setup_layers: Identity::new(),
             hello_layers: Identity::new(),
@@ -186,7 +186,7 @@ impl<N, T, SL, HL, L> ServerBuilder<N, T, SL, HL, L> {
     /// transport whose handshake runs inside its network (QUIC's TLS) needs
     /// the key in both, and gets it here from the one given to
     /// [`Server::builder`]. RLPx over TCP is
-    /// `.transport(|key| (TcpNetwork, RlpxTransport::new(key)))`.
+    /// `.transport(|key| (TcpNetwork::new(), RlpxTransport::new(key)))`.
     pub fn transport<N2, T2>(
         self,
         make: impl FnOnce(Arc<NodeKey>) -> (N2, T2),
