@@ -113,9 +113,52 @@ async fn two_servers_report_under_their_own_instance() {
             "handshake duration of {instance}"
         );
     }
+
+    // A connection that sends a malformed auth (a size prefix of zero) is
+    // counted under b, by stage and by the transport error's variant.
+    let mut garbage = tokio::net::TcpStream::connect(a_enode(&b).tcp_addr())
+        .await
+        .unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut garbage, &[0u8; 64])
+        .await
+        .unwrap();
+    let ended_early = |snapshot: &[Entry]| {
+        snapshot.iter().find_map(|(key, _, _, value)| {
+            let k = key.key();
+            let label = |name: &str| k.labels().find(|l| l.key() == name).map(|l| l.value());
+            let wanted = k.name() == "p2p_connections_ended_early_total"
+                && label("instance") == Some(ib.as_str())
+                && label("direction") == Some("inbound")
+                && label("stage") == Some("setup")
+                && label("reason") == Some("InvalidHandshake");
+            match value {
+                DebugValue::Counter(n) if wanted => Some(*n),
+                _ => None,
+            }
+        })
+    };
+    let counted = timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(n) = ended_early(&snapshotter.snapshot().into_vec()) {
+                break n;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("the malformed connection counted");
+    assert_eq!(counted, 1);
     a.stop().await;
     b.stop().await;
 }
+
+/// One metric of a snapshot.
+type Entry = (
+    metrics_util::CompositeKey,
+    Option<metrics::Unit>,
+    Option<metrics::SharedString>,
+    DebugValue,
+);
 
 fn a_enode(server: &Server) -> p2p_core::Enode {
     server.local_enode().unwrap()

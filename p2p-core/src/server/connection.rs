@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use tower::{BoxError, ServiceExt};
 use tracing::{debug, Instrument};
 
+use super::early_end::EarlyEnds;
 use super::peers::Admitted;
 use super::{Command, HelloStack, SessionStack, SetupStack};
 use crate::base::DisconnectReason;
@@ -27,6 +28,8 @@ pub(super) struct Context {
     pub handshake_timeout: Duration,
     /// Turns true when the server stops: handshakes in progress give up.
     pub closing: watch::Receiver<bool>,
+    /// Connections that ended before their session.
+    pub early_ends: EarlyEnds,
 }
 
 /// The three stacks a connection passes through.
@@ -84,6 +87,11 @@ where
     S: SessionStack<C>,
 {
     let deadline = Instant::now() + context.handshake_timeout;
+    let direction = conn.direction;
+    let ended_early = |end: ConnectionEnd| {
+        context.early_ends.record(direction, &end);
+        false
+    };
     let setup = stages.setup.oneshot(conn);
     let mut authenticated = match context.within(deadline, setup).await {
         Some(Ok(authenticated)) => authenticated,
@@ -104,11 +112,13 @@ where
         .await
     {
         Some(Ok(negotiated)) => negotiated,
-        Some(Err(err)) => return context.left(id, serial, hello_end::<C>(err.into())).await,
+        Some(Err(err)) => {
+            let end = hello_end::<C>(err.into());
+            return context.left_early(id, serial, direction, end).await;
+        }
         None => {
-            return context
-                .left(id, serial, context.timed_out(Stage::Hello))
-                .await
+            let end = context.timed_out(Stage::Hello);
+            return context.left_early(id, serial, direction, end).await;
         }
     };
     let mut conn = negotiated.conn;
@@ -124,7 +134,7 @@ where
         Err(reason) => {
             send_disconnect(&mut conn, reason).await;
             let end = ConnectionEnd::local(Stage::Checkpoint, reason);
-            return context.left(id, serial, end).await;
+            return context.left_early(id, serial, direction, end).await;
         }
     };
     let established = Established {
@@ -198,31 +208,25 @@ impl Context {
             .unwrap_or(Err(DisconnectReason::ClientQuitting))
     }
 
-    /// Tells the supervisor that the connection `serial` of `id` ended;
-    /// returns false, for the callers that end before admission.
-    async fn left(&self, id: PeerId, serial: u64, end: ConnectionEnd) -> bool {
-        if end.stage != Stage::Session {
-            log_early_end(&end);
-        }
+    /// Tells the supervisor that the connection `serial` of `id` ended.
+    async fn left(&self, id: PeerId, serial: u64, end: ConnectionEnd) {
         let _ = self.commands.send(Command::Left { id, serial, end }).await;
+    }
+
+    /// The same for a connection that ended after the first checkpoint but
+    /// before its session, counted as such; returns false, as it was never
+    /// admitted.
+    async fn left_early(
+        &self,
+        id: PeerId,
+        serial: u64,
+        direction: Direction,
+        end: ConnectionEnd,
+    ) -> bool {
+        self.early_ends.record(direction, &end);
+        self.left(id, serial, end).await;
         false
     }
-}
-
-/// Logs a connection that ended before its session; returns false.
-fn ended_early(end: ConnectionEnd) -> bool {
-    log_early_end(&end);
-    false
-}
-
-fn log_early_end(end: &ConnectionEnd) {
-    debug!(
-        stage = %end.stage,
-        side = ?end.side,
-        reason = ?end.reason,
-        error = end.error.as_ref().map(tracing::field::display),
-        "connection ended before its session"
-    );
 }
 
 /// The side a failure most likely came from: the peer when the connection

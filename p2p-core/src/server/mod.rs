@@ -16,6 +16,7 @@
 
 mod builder;
 mod connection;
+mod early_end;
 mod peers;
 mod supervisor;
 

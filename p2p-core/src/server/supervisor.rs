@@ -12,6 +12,7 @@ use tokio::task::JoinSet;
 use tracing::{debug, info};
 
 use super::connection::{closed, connection, Context, Stages};
+use super::early_end::EarlyEnds;
 use super::peers::{Admitted, Limits, PeerSet};
 use super::{Command, HelloStack, SessionStack, SetupStack, COMMAND_QUEUE};
 use crate::base::DisconnectReason;
@@ -71,15 +72,17 @@ where
         for node in &config.static_nodes {
             dial.add_static(*node);
         }
+        let metrics_instance = crate::layers::metrics::instance_label(&local_id);
         let supervisor = Supervisor {
-            metrics_instance: crate::layers::metrics::instance_label(&local_id),
             network,
             stages,
             context: Arc::new(Context {
                 commands: commands.clone(),
                 handshake_timeout: config.handshake_timeout,
                 closing,
+                early_ends: EarlyEnds::new(&metrics_instance),
             }),
+            metrics_instance,
             peers: PeerSet::new(local_id),
             trusted: config.trusted_nodes.iter().map(|n| n.id).collect(),
             config,
@@ -100,6 +103,9 @@ where
         H: HelloStack<C>,
         S: SessionStack<C>,
     {
+        let context = self.context.clone();
+        self.tasks
+            .spawn(async move { context.early_ends.summarise(context.closing.clone()).await });
         if let Some(listener) = listener {
             let (context, stages) = (self.context.clone(), self.stages.clone());
             let closing = self.context.closing.clone();

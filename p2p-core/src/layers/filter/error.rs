@@ -55,6 +55,20 @@ pub enum Refused {
     Evicted,
 }
 
+impl Refused {
+    /// A short name of the kind of refusal, for logs and metric labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Refused::NetRestrict { .. } => "netrestrict",
+            Refused::SubnetFull { .. } => "subnet_full",
+            Refused::Throttled { .. } => "throttled",
+            Refused::PendingPerIp { .. } => "pending_per_ip",
+            Refused::PendingPerSubnet { .. } => "pending_per_subnet",
+            Refused::Evicted => "evicted",
+        }
+    }
+}
+
 /// The error of a filtering layer: either the layer refused the connection
 /// (and the wrapped service never saw it), or the wrapped service failed.
 ///

@@ -34,6 +34,7 @@
 //! | [`HANDSHAKE_DURATION`] | histogram, seconds | `instance`, `direction` (`inbound`, `outbound`) |
 //! | [`HANDSHAKE_FAILURES`] | counter | `instance`, `direction`, `reason` |
 //! | [`PEERS`] | gauge | `instance`, `direction` (`inbound`, `outbound`) |
+//! | [`CONNECTIONS_ENDED_EARLY`] | counter | `instance`, `direction`, `stage`, `reason` |
 //!
 //! Message flow is `ingress`/`egress` and connection direction is
 //! `inbound`/`outbound`, so the two `direction` labels cannot be confused.
@@ -88,6 +89,11 @@ pub const HANDSHAKE_DURATION: &str = "p2p_handshake_duration_seconds";
 pub const HANDSHAKE_FAILURES: &str = "p2p_handshake_failures_total";
 /// Gauge of connected peers, labelled `instance`, `direction`.
 pub const PEERS: &str = "p2p_peers";
+/// Counter of connections that ended before their session (refused by a
+/// built-in layer or a checkpoint, timed out, failed their handshake or
+/// Hello), labelled `instance`, `direction`, `stage`, `reason`. The server
+/// counts these itself, with or without a [`MetricsLayer`].
+pub const CONNECTIONS_ENDED_EARLY: &str = "p2p_connections_ended_early_total";
 
 /// The `protocol` label of base-protocol messages.
 pub const BASE_PROTOCOL_LABEL: &str = "p2p";
@@ -127,6 +133,11 @@ pub fn describe() {
         HANDSHAKE_FAILURES,
         Unit::Count,
         "failed or abandoned transport handshakes, by reason"
+    );
+    metrics::describe_counter!(
+        CONNECTIONS_ENDED_EARLY,
+        Unit::Count,
+        "connections that ended before their session, by stage and reason"
     );
     metrics::describe_gauge!(
         PEERS,
