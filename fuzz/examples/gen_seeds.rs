@@ -7,10 +7,7 @@ use std::path::Path;
 
 use p2p_rlpx::ecies::decrypt;
 
-const VECTORS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../testdata/eip8.json"
-);
+const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/eip8.json");
 
 fn write(target: &str, name: &str, data: &[u8]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -42,8 +42,8 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(decoded.sender, key().id());
     let packet: Packet = decoded.packet;
     if let Ok(again) = packet.encode_data() {
-        let reparsed = Packet::decode_data(packet.packet_type(), &again)
-            .expect("a re-encoded packet decodes");
+        let reparsed =
+            Packet::decode_data(packet.packet_type(), &again).expect("a re-encoded packet decodes");
         assert_eq!(reparsed, packet);
     }
 });
