@@ -414,7 +414,8 @@ fn eth70_receipts_and_eth71_access_lists_are_read_strictly() {
     })
     .encode_payload();
     assert!(decode(EthVersion::Eth70, code::GET_RECEIPTS, &eth69_request).is_err());
-    assert!(decode(EthVersion::Eth69, code::GET_RECEIPTS, &eth69_request).is_ok());
+    let eth69 = decode(EthVersion::Eth69, code::GET_RECEIPTS, &eth69_request).unwrap();
+    assert_eq!(eth69.encode_payload(), eth69_request);
     // The incomplete flag is a boolean: 2 is not one.
     let mut s = RlpStream::new_list(3);
     s.append(&1u64).append(&2u8).begin_list(0);
@@ -467,8 +468,18 @@ fn hash_list(request_id: u64, count: usize) -> Vec<u8> {
 #[test]
 fn lists_over_the_limits_are_refused() {
     let v = EthVersion::Eth69;
+    // At each limit the whole list is read, every item as sent.
     let at_limit = hash_list(1, limits::MAX_REQUEST_HASHES);
-    assert!(decode(v, code::GET_BLOCK_BODIES, &at_limit).is_ok());
+    let expected = EthMessage::GetBlockBodies(HashesRequest {
+        request_id: 1,
+        hashes: (0..limits::MAX_REQUEST_HASHES)
+            .map(|i| H256::from_low_u64_be(i as u64))
+            .collect(),
+    });
+    assert_eq!(
+        decode(v, code::GET_BLOCK_BODIES, &at_limit).unwrap(),
+        expected
+    );
     let over = hash_list(1, limits::MAX_REQUEST_HASHES + 1);
     assert!(matches!(
         decode(v, code::GET_BLOCK_BODIES, &over),
@@ -477,20 +488,31 @@ fn lists_over_the_limits_are_refused() {
 
     let announce = |n: usize| {
         EthMessage::NewPooledTransactionHashes(NewPooledTransactionHashes {
-            entries: vec![
-                AnnouncedTransaction {
-                    tx_type: 2,
-                    size: 200,
-                    hash: H256::zero()
-                };
-                n
-            ],
+            entries: (0..n)
+                .map(|i| AnnouncedTransaction {
+                    tx_type: (i % 3) as u8,
+                    size: 200 + i as u32,
+                    hash: H256::from_low_u64_be(i as u64),
+                })
+                .collect(),
         })
-        .encode_payload()
     };
-    assert!(decode(v, code::NEW_POOLED_TRANSACTION_HASHES, &announce(4096)).is_ok());
+    let full = announce(4096);
+    assert_eq!(
+        decode(
+            v,
+            code::NEW_POOLED_TRANSACTION_HASHES,
+            &full.encode_payload()
+        )
+        .unwrap(),
+        full
+    );
     assert!(matches!(
-        decode(v, code::NEW_POOLED_TRANSACTION_HASHES, &announce(4097)),
+        decode(
+            v,
+            code::NEW_POOLED_TRANSACTION_HASHES,
+            &announce(4097).encode_payload()
+        ),
         Err(MessageError::TooManyItems { .. })
     ));
 
@@ -499,11 +521,14 @@ fn lists_over_the_limits_are_refused() {
             request_id: 1,
             headers: (0..n).map(header).collect(),
         })
-        .encode_payload()
     };
-    assert!(decode(v, code::BLOCK_HEADERS, &headers(1024)).is_ok());
+    let full = headers(1024);
+    assert_eq!(
+        decode(v, code::BLOCK_HEADERS, &full.encode_payload()).unwrap(),
+        full
+    );
     assert!(matches!(
-        decode(v, code::BLOCK_HEADERS, &headers(1025)),
+        decode(v, code::BLOCK_HEADERS, &headers(1025).encode_payload()),
         Err(MessageError::TooManyItems { .. })
     ));
 }

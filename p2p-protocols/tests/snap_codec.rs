@@ -353,7 +353,10 @@ fn request_lists_over_their_limits_are_refused() {
         hashes: hashes(MAX_REQUEST_ITEMS),
         response_bytes: 1,
     };
-    assert!(SnapMessage::decode(snap::GET_BYTE_CODES, &rlp::encode(&at_limit)).is_ok());
+    assert_eq!(
+        SnapMessage::decode(snap::GET_BYTE_CODES, &rlp::encode(&at_limit)).unwrap(),
+        SnapMessage::from(at_limit.clone())
+    );
     let over = GetByteCodes {
         hashes: hashes(MAX_REQUEST_ITEMS + 1),
         ..at_limit
@@ -380,7 +383,10 @@ fn request_lists_over_their_limits_are_refused() {
         MAX_REQUEST_ITEMS,
     );
     over.account_hashes.truncate(MAX_STORAGE_ACCOUNTS + 1);
-    assert!(SnapMessage::decode(snap::GET_STORAGE_RANGES, &rlp::encode(&over)).is_ok());
+    assert_eq!(
+        SnapMessage::decode(snap::GET_STORAGE_RANGES, &rlp::encode(&over)).unwrap(),
+        SnapMessage::from(over.clone())
+    );
 
     // Trie node paths count over all sets: 4 sets of 4097 paths are 16,388.
     let set = TrieNodePathSet {
@@ -400,7 +406,10 @@ fn request_lists_over_their_limits_are_refused() {
         MAX_REQUEST_ITEMS,
     );
     request.paths[3].storage_paths.truncate(4092);
-    assert!(SnapMessage::decode(snap::GET_TRIE_NODES, &rlp::encode(&request)).is_ok());
+    assert_eq!(
+        SnapMessage::decode(snap::GET_TRIE_NODES, &rlp::encode(&request)).unwrap(),
+        SnapMessage::from(request.clone())
+    );
 }
 
 #[test]
@@ -459,7 +468,10 @@ fn response_lists_over_their_limits_are_refused() {
         MAX_RANGE_ITEMS,
     );
     over.slots[1].pop();
-    assert!(SnapMessage::decode(snap::STORAGE_RANGES, &rlp::encode(&over)).is_ok());
+    assert_eq!(
+        SnapMessage::decode(snap::STORAGE_RANGES, &rlp::encode(&over)).unwrap(),
+        SnapMessage::from(over.clone())
+    );
 
     let over = StorageRanges {
         request_id: 1,
@@ -743,7 +755,10 @@ fn huge_account_budgets_are_clamped() {
     assert!(response.accounts.len() < 30_000);
     // And the response is a message a peer accepts.
     let message = SnapMessage::from(response);
-    assert!(SnapMessage::decode(snap::ACCOUNT_RANGE, &message.encode()).is_ok());
+    assert_eq!(
+        SnapMessage::decode(snap::ACCOUNT_RANGE, &message.encode()).unwrap(),
+        message
+    );
 }
 
 #[test]
