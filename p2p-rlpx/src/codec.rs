@@ -81,6 +81,12 @@ impl FrameCodec {
         }
     }
 
+    /// Whether a frame's header has been read and its body not yet: the
+    /// connection is in the middle of a frame.
+    pub fn mid_frame(&self) -> bool {
+        matches!(self.state, ReadState::Body { .. })
+    }
+
     /// Turns snappy compression of message data on or off.
     pub fn set_snappy(&mut self, enabled: bool) {
         self.snappy = enabled;

@@ -21,6 +21,10 @@ pub enum RlpxError {
     /// The auth signature does not recover to a key.
     #[error("invalid auth signature")]
     InvalidSignature,
+    /// A frame had begun to arrive, then no byte of it came for this long
+    /// (see [`FRAME_STALL_TIMEOUT`](crate::FRAME_STALL_TIMEOUT)).
+    #[error("a frame stopped arriving: no byte of it for {0:?}")]
+    FrameStalled(std::time::Duration),
     /// A frame header failed its MAC check.
     #[error("frame header MAC mismatch")]
     HeaderMac,
@@ -80,6 +84,7 @@ impl RlpxError {
             | RlpxError::MalformedFrame(_)
             | RlpxError::DecompressedTooLarge { .. }
             | RlpxError::Snappy(_) => Some(DisconnectReason::ProtocolError),
+            RlpxError::FrameStalled(_) => Some(DisconnectReason::PingTimeout),
         }
     }
 }

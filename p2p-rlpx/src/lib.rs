@@ -32,4 +32,4 @@ pub use codec::{FrameCodec, MAX_FRAME_SIZE, MAX_MESSAGE_SIZE};
 pub use error::RlpxError;
 pub use handshake::Secrets;
 pub use service::{RlpxTransport, DEFAULT_HANDSHAKE_TIMEOUT};
-pub use stream::RlpxStream;
+pub use stream::{RlpxStream, FRAME_STALL_TIMEOUT};

@@ -1,27 +1,42 @@
 //! An established RLPx connection as a `Stream` and `Sink` of [`Msg`]s.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures::{Sink, Stream};
 use p2p_core::{Msg, MsgConn, NodeKey, PeerId};
 use pin_project::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Sleep;
 use tokio_util::codec::{Framed, FramedParts};
 
 use crate::codec::FrameCodec;
 use crate::error::RlpxError;
 use crate::handshake::{self, Outcome, Secrets};
 
+/// How long a frame that has begun to arrive may go without a byte of it
+/// arriving. The session's read timeout (30 s) bounds the wait between
+/// messages, idle time included; a peer that sends a frame's first bytes
+/// and stops is a stalled one, not an idle one, and is dropped sooner. The
+/// clock restarts with every byte, so a large message on a slow link goes
+/// on as long as it moves.
+pub const FRAME_STALL_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// A framed, encrypted, authenticated RLPx connection over `Io`.
 ///
-/// Reading yields decrypted, decompressed messages; a MAC failure or an
-/// oversized frame yields an error, after which the stream must be dropped.
+/// Reading yields decrypted, decompressed messages; a MAC failure, an
+/// oversized frame or a frame stalled for [`FRAME_STALL_TIMEOUT`] yields an
+/// error, after which the stream must be dropped.
 #[pin_project]
 pub struct RlpxStream<Io> {
     #[pin]
     inner: Framed<Io, FrameCodec>,
     remote_id: PeerId,
+    /// The stall clock of a frame in progress, and the bytes buffered when
+    /// it was last set.
+    stall: Option<(Pin<Box<Sleep>>, usize)>,
 }
 
 impl<Io: AsyncRead + AsyncWrite> RlpxStream<Io> {
@@ -31,6 +46,7 @@ impl<Io: AsyncRead + AsyncWrite> RlpxStream<Io> {
         RlpxStream {
             inner: Framed::new(io, FrameCodec::new(secrets)),
             remote_id,
+            stall: None,
         }
     }
 
@@ -43,6 +59,7 @@ impl<Io: AsyncRead + AsyncWrite> RlpxStream<Io> {
         RlpxStream {
             inner: Framed::from_parts(parts),
             remote_id,
+            stall: None,
         }
     }
 
@@ -81,7 +98,30 @@ impl<Io: AsyncRead + AsyncWrite> Stream for RlpxStream<Io> {
     type Item = Result<Msg, RlpxError>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.project().inner.poll_next(cx)
+        let mut this = self.project();
+        if let Poll::Ready(item) = this.inner.as_mut().poll_next(cx) {
+            *this.stall = None;
+            return Poll::Ready(item);
+        }
+        // Waiting: between frames, or in the middle of one.
+        let buffered = this.inner.read_buffer().len();
+        if buffered == 0 && !this.inner.codec().mid_frame() {
+            *this.stall = None;
+            return Poll::Pending;
+        }
+        let moved = this.stall.as_ref().is_none_or(|(_, at)| *at != buffered);
+        if moved {
+            let clock = Box::pin(tokio::time::sleep(FRAME_STALL_TIMEOUT));
+            *this.stall = Some((clock, buffered));
+        }
+        let (clock, _) = this.stall.as_mut().expect("set above");
+        match clock.as_mut().poll(cx) {
+            Poll::Ready(()) => {
+                *this.stall = None;
+                Poll::Ready(Some(Err(RlpxError::FrameStalled(FRAME_STALL_TIMEOUT))))
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 

@@ -666,3 +666,61 @@ async fn a_frame_arriving_with_the_ack_is_not_lost() {
     let msg = expect_msg(&mut conn).await;
     assert_eq!((msg.code, msg.payload.as_ref()), (0x2a, &[1u8, 2, 3][..]));
 }
+
+/// Two ends of an in-memory RLPx connection: our stream, and the peer's
+/// frame encoder and raw pipe, so the test chooses which bytes arrive when.
+fn stream_and_raw_peer() -> (RlpxStream<DuplexStream>, FrameCodec, DuplexStream) {
+    let (ours, theirs) = tokio::io::duplex(1 << 20);
+    let (key_a, key_b) = (NodeKey::random(), NodeKey::random());
+    let (secrets_a, secrets_b) =
+        handshake::in_memory(&key_a, &key_b, true, &mut rand::rng()).unwrap();
+    (
+        RlpxStream::new(ours, secrets_b),
+        FrameCodec::new(secrets_a),
+        theirs,
+    )
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_frame_that_stops_arriving_ends_the_connection_before_the_read_timeout() {
+    let (mut conn, mut codec, mut peer) = stream_and_raw_peer();
+    let mut wire = BytesMut::new();
+    codec
+        .encode(Msg::new(0x10, vec![7; 1000]), &mut wire)
+        .unwrap();
+    // The header and a little of the body, then nothing.
+    peer.write_all(&wire[..100]).await.unwrap();
+    let started = tokio::time::Instant::now();
+    let next = timeout(Duration::from_secs(60), conn.next()).await;
+    let err = next.expect("ended well before 60 s").unwrap().unwrap_err();
+    assert!(matches!(err, RlpxError::FrameStalled(_)), "{err:?}");
+    assert_eq!(started.elapsed(), p2p_rlpx::FRAME_STALL_TIMEOUT);
+    assert_eq!(err.disconnect_reason(), Some(DisconnectReason::PingTimeout));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_frame_that_keeps_moving_and_an_idle_connection_are_left_alone() {
+    let (mut conn, mut codec, mut peer) = stream_and_raw_peer();
+    // Idle, with no frame begun: no stall, however long.
+    let idle = timeout(3 * p2p_rlpx::FRAME_STALL_TIMEOUT, conn.next()).await;
+    assert!(
+        idle.is_err(),
+        "an idle connection is the session's business"
+    );
+    // A frame trickling in, a byte-run every 8 s: slow but moving.
+    let mut wire = BytesMut::new();
+    codec
+        .encode(Msg::new(0x10, vec![7; 1000]), &mut wire)
+        .unwrap();
+    let chunks: Vec<_> = wire.chunks(200).map(|c| c.to_vec()).collect();
+    let trickle = tokio::spawn(async move {
+        for chunk in chunks {
+            peer.write_all(&chunk).await.unwrap();
+            tokio::time::sleep(Duration::from_secs(8)).await;
+        }
+        peer
+    });
+    let msg = conn.next().await.unwrap().unwrap();
+    assert_eq!((msg.code, msg.payload.len()), (0x10, 1000));
+    drop(trickle.await.unwrap());
+}
