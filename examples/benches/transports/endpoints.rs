@@ -4,14 +4,18 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::{Stream, StreamExt};
 
 use p2p_core::capability::{CapabilityTable, SharedCapability};
 use p2p_core::network::{NetListener, Network, TcpNetwork};
 use p2p_core::server::SetupStack;
-use p2p_core::{Capability, Connecting, Enode, MsgConn, NodeAddr, NodeKey};
+use p2p_core::{Capability, Connecting, Enode, Msg, MsgConn, NodeAddr, NodeKey};
 use p2p_rlpx::RlpxTransport;
 use quic_transport::{Congestion, QuicConfig, QuicHandshake, QuicNetwork, StreamMode};
 use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
 use tower::ServiceExt;
 
 use crate::link::Link;
@@ -199,6 +203,51 @@ where
     {
         self.client_side().run(|| rt.block_on(self.connect()))
     }
+
+    /// Makes `iters` connections one after another, each dropped once both
+    /// ends are authenticated; returns how long that took.
+    pub fn time_setups<C>(&mut self, rt: &Runtime, iters: u64) -> Duration
+    where
+        S: SetupStack<N::Io, C>,
+        C: MsgConn + Send,
+    {
+        self.client_side().run(|| {
+            rt.block_on(async {
+                let start = Instant::now();
+                for _ in 0..iters {
+                    drop(self.connect::<C>().await);
+                }
+                start.elapsed()
+            })
+        })
+    }
+}
+
+/// Tells both ends of a connection the [`two_capabilities`], as a Hello
+/// would.
+pub fn share_two_capabilities(rt: &Runtime, a: &mut impl MsgConn, b: &mut impl MsgConn) {
+    let table = two_capabilities();
+    // QUIC starts a writer task per capability here: inside the runtime.
+    let _runtime = rt.enter();
+    a.set_capabilities(&table);
+    b.set_capabilities(&table);
+}
+
+/// Reads `messages` to their end on `rt`, reporting the code of each and
+/// when it arrived.
+pub fn report_arrivals<E: Send + 'static>(
+    rt: &Runtime,
+    mut messages: impl Stream<Item = Result<Msg, E>> + Send + Unpin + 'static,
+) -> mpsc::UnboundedReceiver<(u64, Instant)> {
+    let (arrived_tx, arrived) = mpsc::unbounded_channel();
+    rt.spawn(async move {
+        while let Some(Ok(msg)) = messages.next().await {
+            if arrived_tx.send((msg.code, Instant::now())).is_err() {
+                return;
+            }
+        }
+    });
+    arrived
 }
 
 /// Where a client's sockets belong: the link's client namespace, or the

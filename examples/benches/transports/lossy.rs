@@ -16,8 +16,8 @@ use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
 use crate::endpoints::{
-    payload, quic, quic_bbr, quic_per_capability, rlpx, two_capabilities, Endpoints, Transport,
-    BIG, SMALL,
+    payload, quic, quic_bbr, quic_per_capability, report_arrivals, rlpx, share_two_capabilities,
+    Endpoints, Transport, BIG, SMALL,
 };
 use crate::link::{Link, Shape};
 
@@ -101,38 +101,16 @@ fn transport_benches<N, S, C>(
     let mut endpoints = Endpoints::across(rt, make, link);
     setup_listener(endpoints.listener());
     group.bench_function(BenchmarkId::new("setup", name), |b| {
-        b.iter_custom(|iters| {
-            let client_side = endpoints.client_side();
-            client_side.run(|| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        drop(endpoints.connect::<C>().await);
-                    }
-                    start.elapsed()
-                })
-            })
-        })
+        b.iter_custom(|iters| endpoints.time_setups::<C>(rt, iters))
     });
 
     let (mut client, mut server) = endpoints.connect_blocking::<C>(rt);
-    let table = two_capabilities();
-    // QUIC starts a writer task per capability here: inside the runtime.
-    let _runtime = rt.enter();
-    client.set_capabilities(&table);
-    server.set_capabilities(&table);
+    share_two_capabilities(rt, &mut client, &mut server);
     let (orders, order_rx) = mpsc::unbounded_channel();
     rt.spawn(serve(server, order_rx));
     // The client end reports when each message arrived.
-    let (mut to_server, mut from_server) = client.split();
-    let (arrived_tx, mut arrived) = mpsc::unbounded_channel();
-    rt.spawn(async move {
-        while let Some(Ok(msg)) = from_server.next().await {
-            if arrived_tx.send((msg.code, Instant::now())).is_err() {
-                return;
-            }
-        }
-    });
+    let (mut to_server, from_server) = client.split();
+    let mut arrived = report_arrivals(rt, from_server);
 
     let ping = Msg::new(SMALL, payload(32));
     group.bench_function(BenchmarkId::new("round_trip", name), |b| {

@@ -54,7 +54,8 @@ use p2p_core::{Msg, MsgConn};
 use tokio::runtime::Runtime;
 
 use endpoints::{
-    payload, quic, quic_per_capability, rlpx, two_capabilities, Endpoints, Transport, BIG, SMALL,
+    payload, quic, quic_per_capability, report_arrivals, rlpx, share_two_capabilities, Endpoints,
+    Transport, BIG, SMALL,
 };
 
 #[path = "../common/mod.rs"]
@@ -83,20 +84,9 @@ fn head_of_line_bench<N, S, C>(
 {
     let mut endpoints = Endpoints::loopback(rt, make);
     let (mut sender, mut receiver) = endpoints.connect_blocking::<C>(rt);
-    let table = two_capabilities();
-    // QUIC starts a writer task per capability here: inside the runtime.
-    let _runtime = rt.enter();
-    sender.set_capabilities(&table);
-    receiver.set_capabilities(&table);
+    share_two_capabilities(rt, &mut sender, &mut receiver);
     // The far end reports when each message arrived.
-    let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel();
-    rt.spawn(async move {
-        while let Some(Ok(msg)) = receiver.next().await {
-            if arrived_tx.send((msg.code, Instant::now())).is_err() {
-                return;
-            }
-        }
-    });
+    let mut arrived = report_arrivals(rt, receiver);
     let large = Msg::new(BIG, payload(LARGE));
     let small = Msg::new(SMALL, payload(32));
     c.benchmark_group("transport_head_of_line")
@@ -140,16 +130,7 @@ fn transport_benches<N, S, C>(
 
     c.benchmark_group("transport_setup")
         .bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(async {
-                    let start = Instant::now();
-                    for _ in 0..iters {
-                        let (a, b) = endpoints.connect::<C>().await;
-                        drop((a, b));
-                    }
-                    start.elapsed()
-                })
-            })
+            b.iter_custom(|iters| endpoints.time_setups::<C>(rt, iters))
         });
 
     // One connection for the message benches.
