@@ -6,17 +6,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use p2p_core::record::{self, NodeRecord, MAX_RECORD_SIZE};
+use p2p_core::record::{self, NodeRecord};
 
 fuzz_target!(|data: &[u8]| {
     let parsed = match std::str::from_utf8(data) {
         Ok(text) if text.starts_with("enr:") => text.parse::<NodeRecord>(),
-        // Raw RLP, read as the discovery services read it.
-        _ if data.len() <= MAX_RECORD_SIZE => {
-            let text = format!("enr:{}", data_encoding::BASE64URL_NOPAD.encode(data));
-            text.parse::<NodeRecord>()
-        }
-        _ => return,
+        // Raw RLP, read as discovery reads it.
+        _ => record::from_rlp(data),
     };
     let Ok(record) = parsed else {
         return;

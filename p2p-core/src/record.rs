@@ -23,6 +23,17 @@ pub const MAX_RECORD_SIZE: usize = 300;
 /// The key of the `eth` entry (EIP-2124 fork id, as go-ethereum writes it).
 pub const ETH_KEY: &str = "eth";
 
+/// A record from its raw RLP, as discovery carries it (v4's ENRResponse, v5's
+/// NODES): refused past [`MAX_RECORD_SIZE`], else read through the `enr:`
+/// text form, which is what the `enr` crate reads (it speaks another RLP
+/// library). The error is the crate's, in words.
+pub fn from_rlp(raw: &[u8]) -> Result<NodeRecord, String> {
+    if raw.len() > MAX_RECORD_SIZE {
+        return Err(format!("{} bytes, more than {MAX_RECORD_SIZE}", raw.len()));
+    }
+    format!("enr:{}", data_encoding::BASE64URL_NOPAD.encode(raw)).parse()
+}
+
 /// An EIP-2124 fork identifier.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ForkId {
@@ -209,6 +220,23 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/enr_dns.json");
         serde_json::from_str::<Value>(&std::fs::read_to_string(path).unwrap()).unwrap()["enr"]
             .clone()
+    }
+
+    #[test]
+    fn raw_rlp_reads_as_the_text_form_up_to_the_size_limit() {
+        let text = vector()["record"].as_str().unwrap().to_owned();
+        let record: NodeRecord = text.parse().unwrap();
+        let raw = data_encoding::BASE64URL_NOPAD
+            .decode(&text.as_bytes()["enr:".len()..])
+            .unwrap();
+        assert_eq!(from_rlp(&raw).unwrap(), record);
+        let mut oversized = raw.clone();
+        oversized.resize(MAX_RECORD_SIZE + 1, 0);
+        assert_eq!(
+            from_rlp(&oversized).unwrap_err(),
+            "301 bytes, more than 300"
+        );
+        assert!(from_rlp(&raw[..raw.len() - 1]).is_err());
     }
 
     #[test]

@@ -798,21 +798,6 @@ fn record_rlp(local: &LocalRecord) -> Result<Bytes, Discv4Error> {
         .map_err(|e| Discv4Error::Record(e.to_string()))
 }
 
-/// A record from the raw RLP an ENRResponse carries, via the text form the
-/// `enr` crate reads (it speaks another RLP library).
-fn record_from_rlp(raw: &[u8]) -> Result<NodeRecord, Discv4Error> {
-    if raw.len() > record::MAX_RECORD_SIZE {
-        return Err(Discv4Error::InvalidRecord(format!(
-            "{} bytes, more than {}",
-            raw.len(),
-            record::MAX_RECORD_SIZE
-        )));
-    }
-    let text = format!("enr:{}", data_encoding::BASE64URL_NOPAD.encode(raw));
-    text.parse::<NodeRecord>()
-        .map_err(Discv4Error::InvalidRecord)
-}
-
 /// Most nodes whose bond state we keep. Any packet from a new key adds one,
 /// so the map must be bounded: when full, expired bonds go first, then the
 /// least recently active half.
@@ -1357,15 +1342,17 @@ impl<S: DatagramSocket> State<S> {
             .enr_requests
             .remove(&response.request_hash)
             .expect("checked");
-        let result = record_from_rlp(&response.record).and_then(|record| {
-            if record::peer_id(&record) == sender {
-                Ok(record)
-            } else {
-                Err(Discv4Error::InvalidRecord(
-                    "signed by another key than the sender's".into(),
-                ))
-            }
-        });
+        let result = record::from_rlp(&response.record)
+            .map_err(Discv4Error::InvalidRecord)
+            .and_then(|record| {
+                if record::peer_id(&record) == sender {
+                    Ok(record)
+                } else {
+                    Err(Discv4Error::InvalidRecord(
+                        "signed by another key than the sender's".into(),
+                    ))
+                }
+            });
         let _ = pending.reply.send(result);
     }
 
