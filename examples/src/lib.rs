@@ -61,3 +61,39 @@ pub fn genesis_eth(
     let eth = Eth::new(EthConfig::new(genesis.chain_spec()?), chain.clone());
     Ok((eth, chain))
 }
+
+/// Raises the soft limit on open files to the hard limit. Every peer, every
+/// handshake in progress (up to 1,024 by default) and every socket of
+/// discovery holds a descriptor, and the usual soft limit of 1,024 would
+/// make accepts fail under load long before a node's own limits apply (or,
+/// for a load program, long before it has opened the connections asked of
+/// it).
+pub fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit with a valid pointer to an rlimit.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        let before = limit.rlim_cur;
+        if before >= limit.rlim_max {
+            return;
+        }
+        limit.rlim_cur = limit.rlim_max;
+        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+            tracing::debug!(
+                before,
+                after = limit.rlim_cur,
+                "raised the open files limit"
+            );
+        } else {
+            tracing::warn!(
+                limit = before,
+                "could not raise the open files limit; under load, connections may be refused"
+            );
+        }
+    }
+}
