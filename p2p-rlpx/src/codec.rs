@@ -58,8 +58,17 @@ pub struct FrameCodec {
     snappy: bool,
     max_frame_size: usize,
     state: ReadState,
-    compressor: snap::raw::Encoder,
     decompressor: snap::raw::Decoder,
+}
+
+thread_local! {
+    /// The snappy compressor of every connection that runs on this thread.
+    ///
+    /// Its hash table is 2 KiB, which a per-connection compressor would keep
+    /// for every idle peer; a compressor holds no state between messages,
+    /// so one per thread serves all of them.
+    static COMPRESSOR: std::cell::RefCell<snap::raw::Encoder> =
+        std::cell::RefCell::new(snap::raw::Encoder::new());
 }
 
 impl FrameCodec {
@@ -76,7 +85,6 @@ impl FrameCodec {
             snappy: false,
             max_frame_size: MAX_FRAME_SIZE,
             state: ReadState::Header,
-            compressor: snap::raw::Encoder::new(),
             decompressor: snap::raw::Decoder::new(),
         }
     }
@@ -270,7 +278,12 @@ impl Encoder<Msg> for FrameCodec {
         let data_at = dst.len();
         if compress {
             dst.resize(data_at + max_data, 0);
-            let n = match self.compressor.compress(&msg.payload, &mut dst[data_at..]) {
+            let compressed = COMPRESSOR.with(|compressor| {
+                compressor
+                    .borrow_mut()
+                    .compress(&msg.payload, &mut dst[data_at..])
+            });
+            let n = match compressed {
                 Ok(n) => n,
                 Err(err) => {
                     dst.truncate(header_at);

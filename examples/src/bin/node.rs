@@ -39,6 +39,14 @@ use p2p_rlpx::RlpxTransport;
 use quic_transport::QuicConfig;
 use tracing::info;
 
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser, Debug)]
 #[command(about = "A devp2p node speaking RLPx")]
 struct Args {

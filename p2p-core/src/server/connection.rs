@@ -17,8 +17,8 @@ use crate::base::DisconnectReason;
 use crate::identity::PeerId;
 use crate::peer::PeerInfo;
 use crate::pipeline::{
-    send_disconnect, Connecting, ConnectionEnd, Direction, Established, HandshakeTimeout,
-    HelloError, MsgConn, Side, Stage, StageError,
+    send_disconnect, ConnGuards, Connecting, ConnectionEnd, Direction, Established,
+    HandshakeTimeout, HelloError, MsgConn, Side, Stage, StageError,
 };
 use crate::service::disconnect_reason;
 
@@ -74,6 +74,13 @@ where
 }
 
 /// Runs the stages; returns whether the peer was admitted.
+///
+/// The handshake runs boxed: its state (the connection in the hands of each
+/// stage in turn, several kilobytes) is freed when it ends instead of being
+/// laid out in this task for the whole session, and the session is called
+/// directly rather than through `oneshot`, whose state would keep a second
+/// slot the size of the connection. An idle peer costs what its session
+/// holds and little more.
 async fn run<Io, C, T, H, S>(
     context: &Context,
     stages: Stages<T, H, S>,
@@ -86,14 +93,56 @@ where
     H: HelloStack<C>,
     S: SessionStack<C>,
 {
+    let Stages {
+        setup,
+        hello,
+        mut session,
+    } = stages;
+    let Some(admission) = Box::pin(handshake(context, setup, hello, conn)).await else {
+        return false;
+    };
+    let end = match session.ready().await {
+        Ok(ready) => match ready.call(admission.established).await {
+            Ok(end) => end,
+            Err(err) => session_failed(err.into()),
+        },
+        Err(err) => session_failed(err.into()),
+    };
+    drop(admission.guards);
+    context.left(admission.id, admission.serial, end).await;
+    true
+}
+
+/// A connection through both checkpoints, ready for its session.
+struct Admission<C> {
+    established: Established<C>,
+    id: PeerId,
+    serial: u64,
+    /// What the Hello stack's layers hold until the session ends.
+    guards: ConnGuards,
+}
+
+/// The setup and Hello stages and both checkpoints, within the handshake
+/// deadline; `None` (the end recorded) when the connection ends on the way.
+async fn handshake<Io, C, T, H>(
+    context: &Context,
+    setup: T,
+    hello: H,
+    conn: Connecting<Io>,
+) -> Option<Box<Admission<C>>>
+where
+    Io: Send + 'static,
+    C: MsgConn + 'static,
+    T: SetupStack<Io, C>,
+    H: HelloStack<C>,
+{
     let deadline = Instant::now() + context.handshake_timeout;
     let direction = conn.direction;
     let ended_early = |end: ConnectionEnd| {
         context.early_ends.record(direction, &end);
-        false
+        None
     };
-    let setup = stages.setup.oneshot(conn);
-    let mut authenticated = match context.within(deadline, setup).await {
+    let mut authenticated = match context.within(deadline, setup.oneshot(conn)).await {
         Some(Ok(authenticated)) => authenticated,
         Some(Err(err)) => return ended_early(setup_end(err.into())),
         None => return ended_early(context.timed_out(Stage::Setup)),
@@ -107,10 +156,7 @@ where
             return ended_early(ConnectionEnd::local(Stage::Admission, reason));
         }
     };
-    let negotiated = match context
-        .within(deadline, stages.hello.oneshot(authenticated))
-        .await
-    {
+    let negotiated = match context.within(deadline, hello.oneshot(authenticated)).await {
         Some(Ok(negotiated)) => negotiated,
         Some(Err(err)) => {
             let end = hello_end::<C>(err.into());
@@ -143,13 +189,12 @@ where
         protocols: negotiated.protocols,
         stop: Box::pin(async move { stop.await.unwrap_or(DisconnectReason::ClientQuitting) }),
     };
-    let end = match stages.session.oneshot(established).await {
-        Ok(end) => end,
-        Err(err) => session_failed(err.into()),
-    };
-    drop(negotiated.guards);
-    context.left(id, serial, end).await;
-    true
+    Some(Box::new(Admission {
+        established,
+        id,
+        serial,
+        guards: negotiated.guards,
+    }))
 }
 
 impl Context {
@@ -214,18 +259,17 @@ impl Context {
     }
 
     /// The same for a connection that ended after the first checkpoint but
-    /// before its session, counted as such; returns false, as it was never
-    /// admitted.
-    async fn left_early(
+    /// before its session, counted as such; returns no admission.
+    async fn left_early<C>(
         &self,
         id: PeerId,
         serial: u64,
         direction: Direction,
         end: ConnectionEnd,
-    ) -> bool {
+    ) -> Option<Box<Admission<C>>> {
         self.early_ends.record(direction, &end);
         self.left(id, serial, end).await;
-        false
+        None
     }
 }
 
