@@ -97,3 +97,33 @@ pub fn raise_fd_limit() {
         }
     }
 }
+
+/// How often [`return_freed_memory`] hands freed memory back.
+pub const TRIM_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Hands memory the process has freed back to the system every
+/// [`TRIM_INTERVAL`], for as long as the runtime runs.
+///
+/// glibc's allocator keeps what a burst of peers freed inside its arenas
+/// (only the main arena's top is returned on its own), so without this a
+/// node that once held 10,000 peers stays at that size after they left.
+/// `malloc_trim` releases the free pages of every arena; when there is
+/// nothing to release it costs a few microseconds. Other allocators, and
+/// other C libraries, do their own returning: there this does nothing.
+pub fn return_freed_memory() {
+    #[cfg(all(
+        target_os = "linux",
+        target_env = "gnu",
+        not(feature = "jemalloc"),
+        not(feature = "mimalloc")
+    ))]
+    tokio::spawn(async {
+        let mut ticks = tokio::time::interval(TRIM_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            // SAFETY: malloc_trim has no preconditions.
+            let _ = tokio::task::spawn_blocking(|| unsafe { libc::malloc_trim(0) }).await;
+        }
+    });
+}

@@ -239,8 +239,9 @@ impl Decoder for FrameCodec {
         };
         let needed = padded(frame_size) + MAC_LEN;
         if src.len() < needed {
-            // The size is within the limit checked in decode_header.
-            src.reserve(needed - src.len());
+            // Room grows with what arrives, not with what the header
+            // announced: a peer that sends a header and stalls costs what
+            // it sent.
             return Ok(None);
         }
         self.state = ReadState::Header;
