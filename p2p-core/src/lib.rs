@@ -58,7 +58,7 @@ pub use node_addr::NodeAddr;
 pub use peer::{Peer, PeerEvent, PeerInfo};
 pub use pipeline::{
     exchange_hello, Authenticated, ConnGuards, Connecting, ConnectionEnd, Direction, Established,
-    HelloError, HelloStage, MsgConn, Negotiated, Side, Stage, StageError,
+    HelloError, HelloStage, MsgConn, Negotiated, Side, Stage, StageError, StartSignal,
 };
 pub use protocol::{CapabilityConn, CapabilitySender, Protocol, ProtocolFuture, SendError};
 pub use server::{NodeInfo, Server, ServerError};

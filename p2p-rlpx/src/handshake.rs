@@ -542,8 +542,20 @@ pub async fn respond<Io: AsyncRead + AsyncWrite + Unpin>(
     io: &mut Io,
     key: &NodeKey,
 ) -> Result<Outcome, RlpxError> {
+    respond_with(io, key, || {}).await
+}
+
+/// [`respond`], calling `auth_complete` once the whole auth message is in
+/// and before any work is done on it: the point from which the handshake
+/// costs the node a key agreement, and no longer only a buffer.
+pub async fn respond_with<Io: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut Io,
+    key: &NodeKey,
+    auth_complete: impl FnOnce(),
+) -> Result<Outcome, RlpxError> {
     let mut read_ahead = BytesMut::new();
     let auth_wire = read_message(io, &mut read_ahead, key, LEGACY_AUTH_LEN).await?;
+    auth_complete();
     let auth = decode_auth(key, &auth_wire)?;
     let (ephemeral, nonce, ack) = {
         let mut rng = rand::rng();

@@ -11,6 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tower::Service;
 
 use crate::error::RlpxError;
+use crate::handshake;
 use crate::stream::RlpxStream;
 
 /// How long the encryption handshake may take (go-ethereum uses 5 s for the
@@ -55,19 +56,28 @@ impl RlpxTransport {
         Io: AsyncRead + AsyncWrite + Unpin,
     {
         let Connecting {
-            io,
+            mut io,
             remote_addr,
             direction,
             expected,
             guards,
+            start,
         } = conn;
         let handshake = async {
             match (direction, expected) {
-                (Direction::Outbound, Some(remote)) => RlpxStream::connect(io, key, remote).await,
+                (Direction::Outbound, Some(remote)) => {
+                    start.started();
+                    RlpxStream::connect(io, key, remote).await
+                }
                 (Direction::Outbound, None) => Err(RlpxError::InvalidHandshake(
                     "an outbound connection needs the remote's id",
                 )),
-                (Direction::Inbound, _) => RlpxStream::accept(io, key).await,
+                (Direction::Inbound, _) => {
+                    // Work starts with a complete auth message, not with
+                    // its first byte: a peer trickling it costs a buffer.
+                    let outcome = handshake::respond_with(&mut io, key, || start.started()).await?;
+                    Ok(RlpxStream::from_handshake(io, outcome))
+                }
             }
         };
         let conn = tokio::time::timeout(timeout, handshake)
@@ -95,6 +105,8 @@ where
     }
 
     fn call(&mut self, conn: Connecting<Io>) -> Self::Future {
+        // This stage says when its work starts (see `establish`).
+        conn.start.defer();
         let key = self.key.clone();
         let timeout = self.handshake_timeout;
         Box::pin(async move { Self::establish(&key, conn, timeout).await })

@@ -608,6 +608,7 @@ async fn outbound_without_an_expected_id_is_refused() {
         direction: p2p_core::Direction::Outbound,
         expected: None,
         guards: Default::default(),
+        start: Default::default(),
     };
     assert!(matches!(
         transport.call(conn).await,

@@ -4,6 +4,8 @@
 
 use std::net::SocketAddr;
 
+use super::start::StartSignal;
+
 use crate::identity::PeerId;
 
 /// Which side opened the connection.
@@ -59,6 +61,9 @@ pub struct Connecting<Io> {
     pub expected: Option<PeerId>,
     /// What the pipeline's layers hold for this connection.
     pub guards: ConnGuards,
+    /// How the encryption stage tells the layers before it that the
+    /// handshake's work has begun (see [`StartSignal`]).
+    pub start: StartSignal,
 }
 
 impl<Io> Connecting<Io> {
@@ -70,6 +75,7 @@ impl<Io> Connecting<Io> {
             direction: Direction::Inbound,
             expected: None,
             guards: ConnGuards::default(),
+            start: StartSignal::default(),
         }
     }
 
@@ -81,6 +87,7 @@ impl<Io> Connecting<Io> {
             direction: Direction::Outbound,
             expected: Some(expected),
             guards: ConnGuards::default(),
+            start: StartSignal::default(),
         }
     }
 }
@@ -96,6 +103,7 @@ impl<Io> Connecting<Io> {
             direction,
             expected,
             guards,
+            start,
         } = self;
         let swapped = Connecting {
             io,
@@ -103,6 +111,7 @@ impl<Io> Connecting<Io> {
             direction,
             expected,
             guards,
+            start,
         };
         (old, swapped)
     }

@@ -28,6 +28,7 @@ pub mod end;
 pub mod established;
 pub mod hello;
 pub mod inspect;
+pub mod start;
 
 pub use conn::{send_disconnect, MsgConn, DISCONNECT_WRITE_TIMEOUT};
 pub use connecting::{Authenticated, ConnGuards, Connecting, Direction};
@@ -35,3 +36,4 @@ pub use end::{ConnectionEnd, HandshakeTimeout, Side, Stage, StageError};
 pub use established::Established;
 pub use hello::{exchange_hello, HelloError, HelloStage, Negotiated};
 pub use inspect::{InspectConn, InspectError, MessageCheck};
+pub use start::{StartSignal, StartWatch};

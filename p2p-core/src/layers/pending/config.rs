@@ -13,6 +13,16 @@ use serde::{Deserialize, Serialize};
 /// the world) survives unless 3,400 connections a second arrive behind it.
 pub const DEFAULT_MAX_PENDING: usize = 1024;
 
+/// Default for [`PendingConfig::max_waiting`].
+///
+/// A connection that has not delivered its first message costs a socket,
+/// a parked task and at most a couple of kilobytes of partial message:
+/// about 8 MB at the cap. Four times [`DEFAULT_MAX_PENDING`] lets an
+/// attacker hold thousands of silent or trickling sockets without pushing
+/// an honest peer out in the instant between its connect and its first
+/// message.
+pub const DEFAULT_MAX_WAITING: usize = 4 * DEFAULT_MAX_PENDING;
+
 /// Default for [`PendingConfig::max_per_ip`].
 ///
 /// One honest host rarely has more than one handshake with us in flight
@@ -31,10 +41,15 @@ pub const DEFAULT_MAX_PENDING_PER_SUBNET: usize = 32;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PendingConfig {
-    /// Inbound connections in their handshake at once; when a newcomer
-    /// finds this many, the oldest is dropped for it (see the module docs).
-    /// Default [`DEFAULT_MAX_PENDING`].
+    /// Inbound connections whose handshake is working at once (for RLPx:
+    /// whose auth message is complete); when one more starts working, the
+    /// oldest is dropped for it (see the module docs). Default
+    /// [`DEFAULT_MAX_PENDING`].
     pub max: usize,
+    /// Inbound connections still waiting for their first message (silent,
+    /// or sending it slowly); a newcomer past this many drops the oldest
+    /// of them. Default [`DEFAULT_MAX_WAITING`].
+    pub max_waiting: usize,
     /// Per remote IP; past it the newcomer is refused. Default
     /// [`DEFAULT_MAX_PENDING_PER_IP`].
     pub max_per_ip: usize,
@@ -51,6 +66,7 @@ impl Default for PendingConfig {
     fn default() -> Self {
         PendingConfig {
             max: DEFAULT_MAX_PENDING,
+            max_waiting: DEFAULT_MAX_WAITING,
             max_per_ip: DEFAULT_MAX_PENDING_PER_IP,
             max_per_subnet: DEFAULT_MAX_PENDING_PER_SUBNET,
             exempt_loopback: true,
@@ -62,6 +78,7 @@ impl PendingConfig {
     /// No cap at all: what a server without the built-in limit uses.
     pub const UNLIMITED: PendingConfig = PendingConfig {
         max: usize::MAX,
+        max_waiting: usize::MAX,
         max_per_ip: usize::MAX,
         max_per_subnet: usize::MAX,
         exempt_loopback: true,

@@ -11,7 +11,7 @@ use tower::{Layer, Service, ServiceExt};
 use super::{PendingConfig, PendingId, PendingTable};
 use crate::layers::filter::{FilterError, Refused};
 use crate::network::FirstBytes;
-use crate::pipeline::{Connecting, Direction};
+use crate::pipeline::{Connecting, Direction, StartSignal};
 
 /// What ends an evicted connection's handshake.
 type Eviction = oneshot::Sender<()>;
@@ -51,9 +51,12 @@ impl<S> Layer<S> for PendingLimitLayer {
 ///
 /// A connection refused by a per-address cap fails at once with
 /// [`Refused::PendingPerIp`] or [`Refused::PendingPerSubnet`]; one pushed
-/// out of a full table fails with [`Refused::Evicted`], its handshake
+/// out of a full pool fails with [`Refused::Evicted`], its handshake
 /// dropped wherever it was. The wrapped service is called on a clone once
-/// the peer has sent its first bytes ([`FirstBytes`]).
+/// the peer has sent its first bytes ([`FirstBytes`]); the connection
+/// counts as working from then on, or, if the stage
+/// [defers](crate::StartSignal::defer), from when it signals that its work
+/// started.
 #[derive(Clone, Debug)]
 pub struct PendingLimit<S> {
     inner: S,
@@ -122,25 +125,104 @@ where
                 return Box::pin(std::future::ready(Err(FilterError::Refused(refused))));
             }
         };
-        if let Some(oldest) = admitted.evicted {
-            // The receiver is gone if that handshake just ended on its own.
-            let _ = oldest.send(());
-        }
+        end_evicted(admitted.evicted);
         let entry = Entry {
             table: Arc::clone(&self.table),
             id: admitted.id,
         };
+        let (signal, watch) = StartSignal::pair();
+        let mut conn = conn;
+        conn.start = signal;
         Box::pin(async move {
-            let handshake = async {
-                let first = conn.io.first_bytes();
-                first.await;
-                lock(&entry.table).started(entry.id);
-                inner.oneshot(conn).await.map_err(FilterError::Inner)
+            // Resolves only on an eviction: a dropped sender means the
+            // table let go of this entry some other way.
+            let evicted = async move {
+                if evicted.await.is_err() {
+                    std::future::pending::<()>().await;
+                }
             };
+            tokio::pin!(evicted);
             tokio::select! {
-                outcome = handshake => outcome,
-                Ok(()) = evicted => Err(FilterError::Refused(Refused::Evicted)),
+                () = conn.io.first_bytes() => {}
+                () = &mut evicted => return Err(FilterError::Refused(Refused::Evicted)),
+            }
+            let handshake = inner.oneshot(conn);
+            tokio::pin!(handshake);
+            let mut working = false;
+            loop {
+                tokio::select! {
+                    // The handshake first: its first poll is where a stage
+                    // defers, which the start watch must see.
+                    biased;
+                    outcome = &mut handshake => return outcome.map_err(FilterError::Inner),
+                    () = &mut evicted => return Err(FilterError::Refused(Refused::Evicted)),
+                    () = watch.started(), if !working => {
+                        working = true;
+                        end_evicted(lock(&entry.table).started(entry.id));
+                    }
+                }
             }
         })
+    }
+}
+
+/// Ends the connection a table update pushed out, if any. Its receiver is
+/// gone if that handshake just ended on its own.
+fn end_evicted(evicted: Option<Eviction>) {
+    if let Some(oldest) = evicted {
+        let _ = oldest.send(());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    use tower::ServiceBuilder;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn only_handshakes_that_started_working_take_a_working_place() {
+        let config = PendingConfig {
+            max: 1,
+            max_waiting: 10,
+            ..PendingConfig::default()
+        };
+        // A stage that says when its work starts, and never finishes: the
+        // connection from port 1 never starts (a peer trickling its first
+        // message), the others start at once.
+        let setup = ServiceBuilder::new()
+            .layer(PendingLimitLayer::new(config))
+            .service_fn(|conn: Connecting<()>| async move {
+                conn.start.defer();
+                if conn.remote_addr.port() != 1 {
+                    conn.start.started();
+                }
+                std::future::pending::<Result<(), Infallible>>().await
+            });
+        let from = |port| Connecting::inbound((), SocketAddr::from(([203, 0, 113, 7], port)));
+        let settle = || tokio::time::sleep(Duration::from_millis(20));
+        let trickling = tokio::spawn(setup.clone().oneshot(from(1)));
+        settle().await;
+        let first = tokio::spawn(setup.clone().oneshot(from(2)));
+        settle().await;
+        let second = tokio::spawn(setup.clone().oneshot(from(3)));
+        // One place at work: the second working handshake takes it from
+        // the first, not from the one still waiting for its message.
+        let evicted = tokio::time::timeout(Duration::from_secs(1), first)
+            .await
+            .expect("the first working handshake is pushed out")
+            .unwrap();
+        assert!(matches!(
+            evicted,
+            Err(FilterError::Refused(Refused::Evicted))
+        ));
+        settle().await;
+        assert!(!trickling.is_finished() && !second.is_finished());
+        trickling.abort();
+        second.abort();
     }
 }

@@ -1,6 +1,6 @@
-//! The limit on inbound connections in their handshake: a table of them,
-//! capped in all and per address, that drops its oldest entry for a
-//! newcomer instead of making the newcomer queue.
+//! The limit on inbound connections in their encryption handshake: a table
+//! of them, capped per pool and per address, that drops its oldest entry
+//! for a newcomer instead of making the newcomer queue.
 //!
 //! A queue of handshake slots handed out in arrival order (a semaphore, as
 //! go-ethereum's `MaxPendingPeers` is) lets anyone who opens connections
@@ -8,12 +8,17 @@
 //! honest peer behind them waits or times out, and a silent connection
 //! costs its opener nothing. Here:
 //!
-//! - a connection enters the table at once and costs no handshake work
-//!   until its peer sends a byte ([`FirstBytes`](crate::network::FirstBytes));
-//! - when the table is full, the newcomer takes the place of the oldest
-//!   connection that has sent nothing, or failing that of the oldest one;
-//!   an honest handshake lasts milliseconds, so it is almost never the
-//!   oldest, while a stalled one soon is;
+//! - a connection enters the table at once as *waiting*, and costs no
+//!   handshake work until its peer sends a byte
+//!   ([`FirstBytes`](crate::network::FirstBytes)) and, for a stage that
+//!   says so ([`StartSignal`](crate::StartSignal); RLPx does), until its
+//!   first message is complete;
+//! - it then moves to *working*; each pool has its cap
+//!   ([`PendingConfig::max_waiting`], [`PendingConfig::max`]), and a pool
+//!   that is full drops its oldest entry for the newcomer. Silent and
+//!   trickling connections only ever push out each other; an honest
+//!   handshake sends its first message at once and lasts milliseconds, so
+//!   it is almost never the oldest at work, while a stalled one soon is;
 //! - per IP and per subnet caps refuse a newcomer at once, so one address
 //!   or network cannot cycle the whole table;
 //! - the handshake deadline runs from the accept, and no time is spent
