@@ -10,7 +10,9 @@
 //! target/release/load --against ours,geth --scenarios hold,churn,stall,garbage
 //! ```
 //!
-//! or against a node already running (`--target enode://… --pid N`).
+//! or against a node already running (`--target enode://… --pid N`). With
+//! `LOAD_KEEP_LOGS` set, the data directories and logs of the nodes it
+//! started are kept.
 //!
 //! Every connection comes from its own address in 127.0.0.0/8 (honest
 //! peers, churn and hostile connections in separate ranges), every loop is
@@ -89,6 +91,9 @@ struct Args {
     /// `garbage`: garbage connections a second.
     #[arg(long, default_value_t = 5_000)]
     garbage: u32,
+    /// Exit with an error if an honest peer was refused or dropped.
+    #[arg(long)]
+    check: bool,
 }
 
 /// A load to run.
@@ -105,7 +110,7 @@ enum Scenario {
     Garbage,
 }
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
     let args = Args::parse();
     examples::raise_fd_limit();
     // Two workers: the machines this runs on have two cores, shared with
@@ -133,6 +138,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         params
     );
+    let mut violations = Vec::new();
     for scenario in &args.scenarios {
         let mut columns: Vec<(String, Report)> = Vec::new();
         if let (Some(enode), Some(pid)) = (&args.target, args.pid) {
@@ -166,7 +172,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     eprintln!("load: {scenario:?} against {name}");
                     let target = targets::start(&launch)?;
                     let report = run(&runtime, *scenario, &target, &params);
-                    if let Some(log) = target.log() {
+                    if let (Some(log), Some(_)) = (target.log(), std::env::var_os("LOAD_KEEP_LOGS"))
+                    {
                         eprintln!("load: {name} logged to {log:?}");
                     }
                     columns.push((name, report));
@@ -177,8 +184,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "{}",
             report::table(&format!("{scenario:?}").to_lowercase(), &columns)
         );
+        for (name, report) in &columns {
+            for violation in &report.violations {
+                violations.push(format!("{scenario:?} against {name}: {violation}"));
+            }
+        }
     }
-    Ok(())
+    if args.check && !violations.is_empty() {
+        for violation in &violations {
+            eprintln!("load: {violation}");
+        }
+        return Ok(std::process::ExitCode::FAILURE);
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 /// Runs one scenario against one target.

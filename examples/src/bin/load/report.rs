@@ -7,12 +7,23 @@ use std::time::Duration;
 #[derive(Default)]
 pub struct Report {
     rows: Vec<(String, String)>,
+    /// What went wrong that must not: honest peers refused or dropped.
+    pub violations: Vec<String>,
 }
 
 impl Report {
     /// Adds a row.
     pub fn row(&mut self, name: impl Into<String>, value: impl ToString) {
         self.rows.push((name.into(), value.to_string()));
+    }
+
+    /// Adds a row that must read zero; records a violation when it does not.
+    pub fn must_be_zero(&mut self, name: &str, count: u64, value: impl ToString) {
+        let value = value.to_string();
+        if count != 0 {
+            self.violations.push(format!("{name}: {value}"));
+        }
+        self.row(name, value);
     }
 }
 

@@ -158,8 +158,9 @@ impl Probe {
             "honest probe: handshake p50 / p99 / max",
             self.handshakes.summary(),
         );
-        report.row(
+        report.must_be_zero(
             "honest probe: refused or dropped (target 0)",
+            self.failures.total(),
             self.failures.describe(),
         );
     }
@@ -212,7 +213,7 @@ pub async fn hold(target: &Target, p: &Params) -> Report {
     let connected = held.load(Ordering::Relaxed);
     report.row("peers asked", p.peers);
     report.row("peers connected", connected);
-    report.row("refused (target 0)", refused.describe());
+    report.must_be_zero("refused (target 0)", refused.total(), refused.describe());
     report.row(
         "handshakes/s (ramp)",
         format!("{:.0}", connected as f64 / ramp_time.as_secs_f64()),
@@ -260,7 +261,11 @@ pub async fn hold(target: &Target, p: &Params) -> Report {
         cores(after.cpu.saturating_sub(before.cpu), span),
     );
     report.row("RSS while streaming", mib(after.rss));
-    report.row("dropped while held (target 0)", dropped.describe());
+    report.must_be_zero(
+        "dropped while held (target 0)",
+        dropped.total(),
+        dropped.describe(),
+    );
 
     let _ = leave_tx.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(60), async {
@@ -410,7 +415,7 @@ pub async fn garbage(target: &Target, p: &Params) -> Report {
         match honest::connect(&target.enode, sources::HONEST.next(), HANDSHAKE_LIMIT).await {
             Ok(peer) => peer,
             Err(e) => {
-                report.row("healthy peer", format!("could not connect: {e}"));
+                report.must_be_zero("healthy peer", 1, format!("could not connect: {e}"));
                 return report;
             }
         };
@@ -471,8 +476,9 @@ pub async fn garbage(target: &Target, p: &Params) -> Report {
         "healthy round trip under churn: p50 / p99 / max (target p99 ≤ 20 ms)",
         loaded.summary(),
     );
-    report.row(
+    report.must_be_zero(
         "healthy peer dropped (target no)",
+        u64::from(failed.is_some()),
         failed.map_or("no".to_string(), |e| e.to_string()),
     );
     report.row(
