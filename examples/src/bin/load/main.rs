@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! cargo build --release -p examples --bins
-//! target/release/load --against ours,geth --scenarios hold,churn,stall,garbage
+//! target/release/load --against ours,geth --scenarios hold,churn,stall,garbage,burst
 //! ```
 //!
 //! or against a node already running (`--target enode://… --pid N`). With
@@ -55,7 +55,7 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "hold,churn,stall,garbage"
+        default_value = "hold,churn,stall,garbage,burst"
     )]
     scenarios: Vec<Scenario>,
     /// The peer limit of the nodes started.
@@ -91,6 +91,9 @@ struct Args {
     /// `garbage`: garbage connections a second.
     #[arg(long, default_value_t = 5_000)]
     garbage: u32,
+    /// `burst`: connections opened at once.
+    #[arg(long, default_value_t = 10_000)]
+    burst: usize,
     /// Exit with an error if an honest peer was refused or dropped.
     #[arg(long)]
     check: bool,
@@ -108,6 +111,8 @@ enum Scenario {
     Stall,
     /// Garbage connections churn while a healthy peer measures round trips.
     Garbage,
+    /// Thousands of connections opened at once.
+    Burst,
 }
 
 fn main() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
@@ -130,6 +135,7 @@ fn main() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
         stalled: args.stalled,
         probe_rate: args.probe_rate,
         garbage: args.garbage,
+        burst: args.burst,
     };
     let chain = std::env::var_os("GO_ETHEREUM_TESTDATA").map(PathBuf::from);
     let geth_bin = std::env::var_os("GO_ETHEREUM_BIN").map(PathBuf::from);
@@ -212,6 +218,7 @@ fn run(
             Scenario::Churn => scenarios::churn(target, p).await,
             Scenario::Stall => scenarios::stall(target, p).await,
             Scenario::Garbage => scenarios::garbage(target, p).await,
+            Scenario::Burst => scenarios::burst(target, p).await,
         }
     })
 }

@@ -6,7 +6,9 @@
 //! - `stall`: silent, half-authenticated and slowloris connections held
 //!   open while honest peers keep connecting;
 //! - `garbage`: connections sending garbage open and close at a high rate
-//!   while one healthy peer measures its round trips.
+//!   while one healthy peer measures its round trips;
+//! - `burst`: thousands of connections opened at once, counting what the
+//!   kernel's accept queue lost.
 //!
 //! Every scenario but `hold` also runs an honest probe: fresh peers from
 //! their own addresses connecting a few times a second, whose handshakes
@@ -63,6 +65,8 @@ pub struct Params {
     pub probe_rate: u32,
     /// `garbage`: garbage connections a second.
     pub garbage: u32,
+    /// `burst`: connections opened at once.
+    pub burst: usize,
 }
 
 /// Failures counted by kind.
@@ -486,5 +490,74 @@ pub async fn garbage(target: &Target, p: &Params) -> Report {
         cores(end.cpu.saturating_sub(base.cpu), span),
     );
     probe.report(&mut report);
+    report
+}
+
+/// A counter of the kernel's TCP extension statistics (`/proc/net/netstat`,
+/// this network namespace), such as `ListenOverflows`.
+fn tcp_ext(name: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    let mut lines = text.lines().filter(|line| line.starts_with("TcpExt:"));
+    let (names, values) = (lines.next()?, lines.next()?);
+    let at = names.split_whitespace().position(|n| n == name)?;
+    values.split_whitespace().nth(at)?.parse().ok()
+}
+
+/// How long a connect in the burst may take: past the kernel's SYN
+/// retries of 1 s and 3 s, so a connection delayed by a dropped SYN still
+/// counts as made (and shows in the connect times).
+const BURST_CONNECT_LIMIT: Duration = Duration::from_secs(10);
+
+/// `burst`: `burst` connections opened all at once, each from its own
+/// address, sending nothing; counts those made, how long they took, and
+/// the kernel's accept-queue overflows meanwhile.
+pub async fn burst(target: &Target, p: &Params) -> Report {
+    let mut report = Report::default();
+    let (overflows, drops) = (tcp_ext("ListenOverflows"), tcp_ext("ListenDrops"));
+    let connects = Arc::new(Latencies::default());
+    let addr = target.enode.tcp_addr();
+    let mut tasks = JoinSet::new();
+    for _ in 0..p.burst {
+        let connects = connects.clone();
+        tasks.spawn(async move {
+            let at = Instant::now();
+            let made = tokio::time::timeout(
+                BURST_CONNECT_LIMIT,
+                sources::connect(sources::HOSTILE.next(), addr),
+            )
+            .await;
+            match made {
+                Ok(Ok(tcp)) => {
+                    connects.record(at.elapsed());
+                    Some(tcp)
+                }
+                _ => None,
+            }
+        });
+    }
+    let mut open = Vec::with_capacity(p.burst);
+    while let Some(done) = tasks.join_next().await {
+        if let Ok(Some(tcp)) = done {
+            open.push(tcp);
+        }
+    }
+    let delta = |before: Option<u64>, name: &str| match (before, tcp_ext(name)) {
+        (Some(before), Some(after)) => after.saturating_sub(before).to_string(),
+        _ => "unknown".to_string(),
+    };
+    report.row("connections opened at once", p.burst);
+    report.row("connections made", open.len());
+    report.row("connect p50 / p99 / max", connects.summary());
+    report.row(
+        "kernel ListenOverflows / ListenDrops (target 0)",
+        format!(
+            "{} / {}",
+            delta(overflows, "ListenOverflows"),
+            delta(drops, "ListenDrops")
+        ),
+    );
+    let failed = (p.burst - open.len()) as u64;
+    report.must_be_zero("connections not made", failed, failed);
+    drop(open);
     report
 }
