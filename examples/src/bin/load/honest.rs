@@ -182,15 +182,13 @@ impl EthPeer {
         Ok(())
     }
 
-    /// Records the round trip of the request a BlockHeaders answers.
-    fn answered(&mut self, msg: &Msg, latencies: &Latencies) {
-        let Ok(id) = rlp::Rlp::new(&msg.payload).val_at::<u64>(0) else {
-            return;
-        };
-        if let Some(at) = self.in_flight.iter().position(|(sent, _)| *sent == id) {
-            let (_, sent_at) = self.in_flight.remove(at).expect("position is in range");
-            latencies.record(sent_at.elapsed());
-        }
+    /// The round trip of the request a BlockHeaders answers, if it answers
+    /// one in flight.
+    fn answered(&mut self, msg: &Msg) -> Option<Duration> {
+        let id = rlp::Rlp::new(&msg.payload).val_at::<u64>(0).ok()?;
+        let at = self.in_flight.iter().position(|(sent, _)| *sent == id)?;
+        let (_, sent_at) = self.in_flight.remove(at)?;
+        Some(sent_at.elapsed())
     }
 
     /// Once `go` turns true, sends a request every `every` (the first after
@@ -213,7 +211,9 @@ impl EthPeer {
                 msg = self.next_msg() => {
                     let msg = msg?;
                     if msg.code == ETH + BLOCK_HEADERS {
-                        self.answered(&msg, latencies);
+                        if let Some(took) = self.answered(&msg) {
+                            latencies.record(took);
+                        }
                     }
                 }
                 _ = async { go.wait_for(|go| *go).await.map(drop) }, if !streaming && every.is_some() => {
@@ -231,15 +231,17 @@ impl EthPeer {
 
     /// Sends one request and waits for its answer; returns the round trip.
     pub async fn round_trip(&mut self) -> Result<Duration, PeerError> {
-        let latencies = Latencies::default();
         self.request().await?;
+        let mut took = Duration::ZERO;
         while !self.in_flight.is_empty() {
             let msg = self.next_msg().await?;
             if msg.code == ETH + BLOCK_HEADERS {
-                self.answered(&msg, &latencies);
+                if let Some(answered) = self.answered(&msg) {
+                    took = answered;
+                }
             }
         }
-        Ok(latencies.quantile(1.0))
+        Ok(took)
     }
 
     /// Says goodbye (`DisconnectRequested`) and closes, best effort.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use p2p_core::{Enode, NodeKey};
 use p2p_rlpx::handshake::encode_auth;
 use rand::RngCore;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::sources;
@@ -114,9 +114,9 @@ pub async fn once(kind: Hostile, target: &Enode, until: Instant, stats: &Hostile
 }
 
 /// Reads (and drops) whatever the target sends until it closes.
-async fn wait_closed(tcp: &mut TcpStream) {
+async fn wait_closed(reader: &mut (impl AsyncRead + Unpin)) {
     let mut buf = [0u8; 1024];
-    while matches!(tcp.read(&mut buf).await, Ok(n) if n > 0) {}
+    while matches!(reader.read(&mut buf).await, Ok(n) if n > 0) {}
 }
 
 /// Sends `bytes` one at a time, [`TRICKLE`] apart, then waits to be closed.
@@ -131,13 +131,9 @@ async fn trickle(tcp: &mut TcpStream, bytes: &[u8]) {
         }
         std::future::pending::<()>().await
     };
-    let closed = async {
-        let mut buf = [0u8; 1024];
-        while matches!(reader.read(&mut buf).await, Ok(n) if n > 0) {}
-    };
     tokio::select! {
         _ = send => {}
-        _ = closed => {}
+        _ = wait_closed(&mut reader) => {}
     }
 }
 
@@ -171,15 +167,9 @@ pub async fn churn(
     until: Instant,
     stats: std::sync::Arc<HostileStats>,
 ) {
-    let mut ticks = tokio::time::interval(Duration::from_secs(1) / per_second.max(1));
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut tasks = tokio::task::JoinSet::new();
-    while Instant::now() < until {
-        ticks.tick().await;
+    crate::rate::spawn_at_rate(per_second, until, |_| {
         let stats = stats.clone();
-        tasks.spawn(async move { once(kind, &target, until, &stats).await });
-        // Reap finished tasks as we go so the set stays small.
-        while tasks.try_join_next().is_some() {}
-    }
-    while tasks.join_next().await.is_some() {}
+        async move { once(kind, &target, until, &stats).await }
+    })
+    .await;
 }

@@ -24,6 +24,7 @@ mod honest;
 mod hostile;
 mod latency;
 mod probe;
+mod rate;
 mod report;
 mod scenarios;
 mod sources;

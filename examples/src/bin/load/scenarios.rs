@@ -27,6 +27,7 @@ use crate::honest::{self, PeerError};
 use crate::hostile::{self, Hostile, HostileStats};
 use crate::latency::Latencies;
 use crate::probe::{self, Usage};
+use crate::rate::spawn_at_rate;
 use crate::report::{mib, ms, Report};
 use crate::sources;
 use crate::targets::Target;
@@ -130,15 +131,9 @@ struct Probe {
 
 impl Probe {
     async fn run(self: Arc<Self>, target: Enode, per_second: u32, until: Instant) {
-        if per_second == 0 {
-            return;
-        }
-        let mut ticks = tokio::time::interval(Duration::from_secs(1) / per_second);
-        let mut tasks = JoinSet::new();
-        while Instant::now() < until {
-            ticks.tick().await;
-            let (probe, target) = (self.clone(), target);
-            tasks.spawn(async move {
+        spawn_at_rate(per_second, until, |_| {
+            let probe = self.clone();
+            async move {
                 let started = Instant::now();
                 match honest::connect(&target, sources::HONEST.next(), HANDSHAKE_LIMIT).await {
                     Ok(mut peer) => {
@@ -150,10 +145,9 @@ impl Probe {
                     }
                     Err(e) => probe.failures.add(&e),
                 }
-            });
-            while tasks.try_join_next().is_some() {}
-        }
-        while tasks.join_next().await.is_some() {}
+            }
+        })
+        .await;
     }
 
     fn report(&self, report: &mut Report) {
@@ -312,16 +306,11 @@ pub async fn churn(target: &Target, p: &Params) -> Report {
     let probing = tokio::spawn(probe.clone().run(target.enode, p.probe_rate, until));
     let handshakes = Arc::new(Latencies::default());
     let refused = Arc::new(Failures::default());
-    let mut ticks = tokio::time::interval(Duration::from_secs(1) / p.attempts.max(1));
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-    let mut tasks = JoinSet::new();
-    let mut attempts = 0u32;
-    while Instant::now() < until {
-        ticks.tick().await;
-        let source = sources::CHURN.nth(attempts % p.churn_addresses.max(1));
-        attempts += 1;
+    let addresses = p.churn_addresses.max(1);
+    let attempts = spawn_at_rate(p.attempts, until, |n| {
+        let source = sources::CHURN.nth(n % addresses);
         let (target, handshakes, refused) = (target.enode, handshakes.clone(), refused.clone());
-        tasks.spawn(async move {
+        async move {
             let at = Instant::now();
             match honest::connect(&target, source, HANDSHAKE_LIMIT).await {
                 Ok(mut peer) => {
@@ -332,10 +321,9 @@ pub async fn churn(target: &Target, p: &Params) -> Report {
                 }
                 Err(e) => refused.add(&e),
             }
-        });
-        while tasks.try_join_next().is_some() {}
-    }
-    while tasks.join_next().await.is_some() {}
+        }
+    })
+    .await;
     let _ = probing.await;
     let span = started.elapsed();
     let end = usage(target);

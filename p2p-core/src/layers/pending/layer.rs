@@ -111,7 +111,7 @@ where
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, conn: Connecting<Io>) -> Self::Future {
+    fn call(&mut self, mut conn: Connecting<Io>) -> Self::Future {
         let inner = self.inner.clone();
         if conn.direction == Direction::Outbound {
             return Box::pin(async move { inner.oneshot(conn).await.map_err(FilterError::Inner) });
@@ -131,7 +131,6 @@ where
             id: admitted.id,
         };
         let (signal, watch) = StartSignal::pair();
-        let mut conn = conn;
         conn.start = signal;
         Box::pin(async move {
             // Resolves only on an eviction: a dropped sender means the
