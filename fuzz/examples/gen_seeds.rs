@@ -4,10 +4,13 @@
 
 use std::fs;
 use std::path::Path;
+use std::str::FromStr;
 
 use p2p_rlpx::ecies::decrypt;
 
 const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/eip8.json");
+const DISCV5_VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/discv5_wire.json");
+const ENR_DNS_VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/enr_dns.json");
 
 fn write(target: &str, name: &str, data: &[u8]) {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -24,6 +27,18 @@ fn vector(text: &str, name: &str) -> Vec<u8> {
     let start = at + text[at..].find('"').unwrap() + 1;
     let end = start + text[start..].find('"').unwrap();
     hex::decode(&text[start..end]).unwrap()
+}
+
+/// Every string value of `"key": "..."` in a vectors file, in order.
+fn strings(text: &str, key: &str) -> Vec<String> {
+    let key = format!("\"{key}\": \"");
+    text.match_indices(&key)
+        .map(|(at, _)| {
+            let start = at + key.len();
+            let end = start + text[start..].find('"').unwrap();
+            text[start..end].to_string()
+        })
+        .collect()
 }
 
 fn main() {
@@ -117,4 +132,80 @@ fn main() {
         "at_limit",
         &[0x20, 0x80, 0x80, 0x80, 0x08, 0x0c, b'a', b'b', b'c', b'd'],
     );
+
+    // discv4_packet: the EIP-8 datagrams whole (mode 0), and their bodies to be
+    // sealed again (mode 1: packet type, then the RLP body after hash,
+    // signature and type).
+    for name in [
+        "ping_v4_extra_fields",
+        "ping_v555_extra_fields_and_data",
+        "pong_extra_fields_and_data",
+        "findnode_extra_fields_and_data",
+        "neighbours_extra_fields_and_data",
+    ] {
+        let wire = vector(&text, name);
+        write("discv4_packet", name, &[&[0u8][..], &wire].concat());
+        write(
+            "discv4_packet",
+            &format!("{name}_body"),
+            &[&[1u8][..], &wire[97..]].concat(),
+        );
+    }
+
+    // discv5_packet: the wire spec's packets (addressed to node B, the
+    // harness's node) whole, and a WHOAREYOU and a handshake header as
+    // plaintext fields for the masked mode.
+    let discv5 = fs::read_to_string(DISCV5_VECTORS).expect("discv5 vectors in ../testdata");
+    for (i, packet) in strings(&discv5, "hex").iter().enumerate() {
+        let wire = hex::decode(packet).unwrap();
+        write(
+            "discv5_packet",
+            &format!("spec_{i}"),
+            &[&[0u8][..], &wire].concat(),
+        );
+    }
+    let masked = |flag: u8, authdata: &[u8], message: &[u8]| {
+        let mut v = vec![1u8];
+        v.extend_from_slice(&[0x22; 16]);
+        v.push(flag);
+        v.extend_from_slice(&[0x33; 12]);
+        v.extend_from_slice(&(authdata.len() as u16).to_be_bytes());
+        v.extend_from_slice(authdata);
+        v.extend_from_slice(message);
+        v
+    };
+    write(
+        "discv5_packet",
+        "masked_message",
+        &masked(0, &[0xaa; 32], &[0x42; 32]),
+    );
+    write(
+        "discv5_packet",
+        "masked_whoareyou",
+        &masked(1, &[0x01; 24], b""),
+    );
+    let record = &strings(&fs::read_to_string(ENR_DNS_VECTORS).unwrap(), "record")[0];
+    let record_rlp = alloy_rlp::encode(
+        p2p_core::record::NodeRecord::from_str(record).expect("the EIP-778 record parses"),
+    );
+    let mut handshake = vec![0xaa; 32];
+    handshake.extend_from_slice(&[64, 33]);
+    handshake.extend_from_slice(&[0x55; 64]);
+    handshake.push(0x02);
+    handshake.extend_from_slice(&[0x66; 32]);
+    handshake.extend_from_slice(&record_rlp);
+    write(
+        "discv5_packet",
+        "masked_handshake",
+        &masked(2, &handshake, &[0x42; 32]),
+    );
+
+    // node_record and dns_entry: the EIP-778 record as text and as RLP; the
+    // EIP-1459 example zone's entries.
+    let enr_dns = fs::read_to_string(ENR_DNS_VECTORS).unwrap();
+    write("node_record", "eip778_text", record.as_bytes());
+    write("node_record", "eip778_rlp", &record_rlp);
+    for (i, txt) in strings(&enr_dns, "txt").iter().enumerate() {
+        write("dns_entry", &format!("eip1459_{i}"), txt.as_bytes());
+    }
 }

@@ -11,7 +11,11 @@
 //! - 2 `sealed`: a frame with a fuzz-chosen header (size and header-data) and
 //!   body, encrypted and MACed with the session keys, so the receiver's
 //!   parsing behind the MACs (message code RLP, empty frames, snappy) is
-//!   reached with content the real encoder never writes.
+//!   reached with content the real encoder never writes. With flag bit 2 the
+//!   header declares a fuzz-chosen size instead of the body's: a frame
+//!   declaring more than was sent must wait for more bytes (or be refused as
+//!   too large), one declaring fewer padded blocks must fail its frame MAC,
+//!   never decode.
 #![no_main]
 
 use bytes::BytesMut;
@@ -147,7 +151,13 @@ fn sealed(rest: &[u8]) {
     let (_, mut rx) = p2p_fuzz::codecs();
     rx.set_snappy(flags & 1 != 0);
     let mut header = [0u8; 16];
-    let size = body.len().min(0xff_ffff) as u32;
+    let actual = body.len().min(0xff_ffff) as u32;
+    let mis_sized = flags & 2 != 0;
+    let size = if mis_sized {
+        u32::from_be_bytes([0, header_data[10], header_data[11], header_data[12]])
+    } else {
+        actual
+    };
     header[..3].copy_from_slice(&size.to_be_bytes()[1..]);
     header[3..].copy_from_slice(&header_data);
     let mut wire = Vec::new();
@@ -155,11 +165,26 @@ fn sealed(rest: &[u8]) {
 
     let mut buf = BytesMut::from(&wire[..]);
     let results = drain(&mut rx, &mut buf);
-    // The frame is complete: the first result is a message or an error.
-    assert!(
-        !matches!(results[0], Ok(None)),
-        "complete frame not decoded: {results:?}"
-    );
+    let blocks = |n: u32| n.div_ceil(16);
+    if blocks(size) == blocks(actual) {
+        // The frame is complete: the first result is a message or an error.
+        assert!(
+            !matches!(results[0], Ok(None)),
+            "complete frame not decoded: {results:?}"
+        );
+    } else if blocks(size) > blocks(actual) {
+        // Declares more than was sent: wait for it, or refuse the size.
+        assert!(
+            matches!(results[..], [Ok(None)] | [Err(_)]),
+            "frame declaring {size} bytes with {actual} sent: {results:?}"
+        );
+    } else {
+        // Declares fewer blocks: the frame MAC is read from the body's bytes.
+        assert!(
+            matches!(results[..], [Err(_)]),
+            "frame declaring {size} bytes with {actual} sent: {results:?}"
+        );
+    }
 }
 
 fuzz_target!(|data: &[u8]| {
