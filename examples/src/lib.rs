@@ -1,5 +1,7 @@
 //! Shared pieces of the example programs.
 
+pub mod metrics_endpoint;
+
 use std::sync::Arc;
 
 use p2p_core::Protocol;

@@ -109,6 +109,11 @@ struct Args {
     /// both.
     #[arg(long)]
     quic_port: Option<u16>,
+    /// Serve Prometheus metrics at `http://<ADDR>/metrics` (for example
+    /// 127.0.0.1:6060): handshake failures and early ends by reason, and the
+    /// process's memory, descriptors and runtime tasks.
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<SocketAddr>,
 }
 
 #[tokio::main]
@@ -120,6 +125,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let args = Args::parse();
     examples::raise_fd_limit();
+    if let Some(addr) = args.metrics_addr {
+        examples::metrics_endpoint::serve(addr)?;
+        info!(%addr, "serving metrics at /metrics");
+    }
 
     let mut config = match &args.config {
         Some(path) => Config::from_toml_file(path)?,

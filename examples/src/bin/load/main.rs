@@ -27,6 +27,7 @@ mod probe;
 mod rate;
 mod report;
 mod scenarios;
+mod soak;
 mod sources;
 mod targets;
 
@@ -95,6 +96,12 @@ struct Args {
     /// `burst`: connections opened at once.
     #[arg(long, default_value_t = 10_000)]
     burst: usize,
+    /// `soak`: how long peers keep joining, exchanging and leaving.
+    #[arg(long, value_parser = humantime::parse_duration, default_value = "30m")]
+    soak: Duration,
+    /// `soak`: about how many peers are connected at a time.
+    #[arg(long, default_value_t = 200)]
+    soak_peers: usize,
     /// Exit with an error if an honest peer was refused or dropped.
     #[arg(long)]
     check: bool,
@@ -114,6 +121,9 @@ enum Scenario {
     Garbage,
     /// Thousands of connections opened at once.
     Burst,
+    /// Peers join, exchange and leave at random for a long while (not in
+    /// the default list: it runs 30 minutes unless `--soak` says otherwise).
+    Soak,
 }
 
 fn main() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
@@ -137,6 +147,8 @@ fn main() -> Result<std::process::ExitCode, Box<dyn std::error::Error>> {
         probe_rate: args.probe_rate,
         garbage: args.garbage,
         burst: args.burst,
+        soak: args.soak,
+        soak_peers: args.soak_peers,
     };
     let chain = std::env::var_os("GO_ETHEREUM_TESTDATA").map(PathBuf::from);
     let geth_bin = std::env::var_os("GO_ETHEREUM_BIN").map(PathBuf::from);
@@ -220,6 +232,7 @@ fn run(
             Scenario::Stall => scenarios::stall(target, p).await,
             Scenario::Garbage => scenarios::garbage(target, p).await,
             Scenario::Burst => scenarios::burst(target, p).await,
+            Scenario::Soak => soak::soak(target, p).await,
         }
     })
 }

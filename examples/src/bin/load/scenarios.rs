@@ -1,4 +1,4 @@
-//! The four loads, each measured against one target.
+//! The loads, each measured against one target.
 //!
 //! - `hold`: many peers connect as fast as the target lets them, hold on
 //!   (idle, then each sending a request every few seconds) and leave;
@@ -8,7 +8,9 @@
 //! - `garbage`: connections sending garbage open and close at a high rate
 //!   while one healthy peer measures its round trips;
 //! - `burst`: thousands of connections opened at once, counting what the
-//!   kernel's accept queue lost.
+//!   kernel's accept queue lost;
+//! - `soak` (in `soak.rs`): peers joining, exchanging and leaving at random
+//!   for a long while, the target then back where it started.
 //!
 //! Every scenario but `hold` also runs an honest probe: fresh peers from
 //! their own addresses connecting a few times a second, whose handshakes
@@ -34,13 +36,13 @@ use crate::targets::Target;
 
 /// How long an honest handshake (TCP, RLPx, Hello, Status) may take before
 /// the load counts it as refused.
-const HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
+pub const HANDSHAKE_LIMIT: Duration = Duration::from_secs(10);
 /// Handshakes the `hold` scenario runs at once: enough to keep a target's
 /// cores busy, few enough that the load's own queueing stays out of the
 /// measured handshake times.
 const CONCURRENT_HANDSHAKES: usize = 64;
 /// Time for the target to settle between phases.
-const SETTLE: Duration = Duration::from_secs(5);
+pub const SETTLE: Duration = Duration::from_secs(5);
 
 /// What the scenarios are asked to do.
 #[derive(Clone, Debug)]
@@ -68,14 +70,18 @@ pub struct Params {
     pub garbage: u32,
     /// `burst`: connections opened at once.
     pub burst: usize,
+    /// `soak`: how long peers keep joining and leaving.
+    pub soak: Duration,
+    /// `soak`: about how many peers are connected at a time.
+    pub soak_peers: usize,
 }
 
 /// Failures counted by kind.
 #[derive(Default)]
-struct Failures(Mutex<BTreeMap<String, u64>>);
+pub struct Failures(Mutex<BTreeMap<String, u64>>);
 
 impl Failures {
-    fn add(&self, error: &PeerError) {
+    pub fn add(&self, error: &PeerError) {
         *self
             .0
             .lock()
@@ -84,7 +90,7 @@ impl Failures {
             .or_default() += 1;
     }
 
-    fn total(&self) -> u64 {
+    pub fn total(&self) -> u64 {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -92,7 +98,7 @@ impl Failures {
             .sum()
     }
 
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         let map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if map.is_empty() {
             return "0".into();

@@ -44,6 +44,9 @@ pub struct Target {
     pub enode: Enode,
     /// Its process, for reading what it costs.
     pub pid: u32,
+    /// Its Prometheus endpoint, where it has one (ours), for what `/proc`
+    /// cannot show: the tasks alive on its runtime.
+    pub metrics: Option<SocketAddr>,
     child: Option<Child>,
     dir: Option<PathBuf>,
 }
@@ -54,6 +57,7 @@ impl Target {
         Target {
             enode,
             pid,
+            metrics: None,
             child: None,
             dir: None,
         }
@@ -107,9 +111,12 @@ pub fn start(launch: &Launch) -> Result<Target, Box<dyn std::error::Error>> {
     let key = NodeKey::random();
     let port = free_port()?;
     let log = std::fs::File::create(dir.join("log"))?;
-    let mut cmd = match launch.kind {
-        Kind::Ours => ours(launch, &dir, &key, port)?,
-        Kind::Geth => geth(launch, &dir, &key, port)?,
+    let (mut cmd, metrics) = match launch.kind {
+        Kind::Ours => {
+            let metrics = SocketAddr::from((Ipv4Addr::LOCALHOST, free_port()?));
+            (ours(launch, &dir, &key, port, metrics)?, Some(metrics))
+        }
+        Kind::Geth => (geth(launch, &dir, &key, port)?, None),
     };
     let child = cmd
         .stdin(Stdio::null())
@@ -120,6 +127,7 @@ pub fn start(launch: &Launch) -> Result<Target, Box<dyn std::error::Error>> {
     let target = Target {
         enode,
         pid: child.id(),
+        metrics,
         child: Some(child),
         dir: Some(dir),
     };
@@ -136,14 +144,15 @@ pub fn start(launch: &Launch) -> Result<Target, Box<dyn std::error::Error>> {
     Ok(target)
 }
 
-/// Our node: no discovery, the given peer limit, per-peer log lines off
-/// (go-ethereum logs peers at debug level only), optionally the throttle on
-/// loopback.
+/// Our node: no discovery, the given peer limit, metrics served at
+/// `metrics`, per-peer log lines off (go-ethereum logs peers at debug level
+/// only), optionally the throttle on loopback.
 fn ours(
     launch: &Launch,
     dir: &Path,
     key: &NodeKey,
     port: u16,
+    metrics: SocketAddr,
 ) -> Result<Command, Box<dyn std::error::Error>> {
     let node = std::env::current_exe()?.with_file_name("node");
     if !node.exists() {
@@ -165,6 +174,7 @@ fn ours(
         .arg(&config)
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--max-peers", &launch.max_peers.to_string()])
+        .args(["--metrics-addr", &metrics.to_string()])
         .arg("--no-discovery");
     if let Some(chain) = &launch.chain {
         cmd.arg("--genesis")

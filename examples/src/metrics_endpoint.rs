@@ -1,0 +1,64 @@
+//! The node's Prometheus endpoint: the library's metrics (handshake failures,
+//! early ends by stage and reason, ...) and the process's own, the ones an
+//! operator, or a soak run, watches for leaks.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::PrometheusBuilder;
+
+/// Live tasks on the node's runtime: back at its idle count once peers have
+/// left, or a task leaked.
+pub const RUNTIME_ALIVE_TASKS: &str = "process_runtime_alive_tasks";
+/// Resident memory, bytes (Prometheus's standard process metric name).
+pub const RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
+/// Open file descriptors (Prometheus's standard process metric name).
+pub const OPEN_FDS: &str = "process_open_fds";
+/// How often the process gauges are read: fine enough for a scrape every few
+/// seconds, cheap (three reads of `/proc/self`).
+const REFRESH: Duration = Duration::from_secs(1);
+
+/// Serves every metric recorded in this process at `http://<addr>/metrics`
+/// and keeps the process gauges current. Installs the process-wide recorder,
+/// so call it once, from within the Tokio runtime.
+pub fn serve(addr: SocketAddr) -> Result<(), String> {
+    PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .install()
+        .map_err(|e| format!("--metrics-addr {addr}: {e}"))?;
+    p2p_core::layers::metrics::describe();
+    metrics::describe_gauge!(
+        RUNTIME_ALIVE_TASKS,
+        "Tasks alive on the node's Tokio runtime"
+    );
+    metrics::describe_gauge!(
+        RESIDENT_MEMORY,
+        metrics::Unit::Bytes,
+        "Resident memory of the process"
+    );
+    metrics::describe_gauge!(OPEN_FDS, "Open file descriptors of the process");
+    let runtime = tokio::runtime::Handle::current();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(REFRESH);
+        loop {
+            tick.tick().await;
+            metrics::gauge!(RUNTIME_ALIVE_TASKS).set(runtime.metrics().num_alive_tasks() as f64);
+            if let Some(rss) = resident_memory() {
+                metrics::gauge!(RESIDENT_MEMORY).set(rss as f64);
+            }
+            if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
+                metrics::gauge!(OPEN_FDS).set(fds.count() as f64);
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Resident memory from `/proc/self/statm` (Linux), in bytes.
+fn resident_memory() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf reads a constant of the system; no memory is touched.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * page.max(1) as u64)
+}
