@@ -208,4 +208,50 @@ fn main() {
     for (i, txt) in strings(&enr_dns, "txt").iter().enumerate() {
         write("dns_entry", &format!("eip1459_{i}"), txt.as_bytes());
     }
+
+    // capability_message: capability (0..3 eth/68 to eth/71, 4 snap/1),
+    // code, then a well-formed payload of that message.
+    let hash = [0x11u8; 32];
+    let list = |items: &[&[u8]]| -> Vec<u8> {
+        let body: Vec<u8> = items.concat();
+        assert!(body.len() < 56, "short lists only");
+        [&[0xc0 + body.len() as u8][..], &body].concat()
+    };
+    let h = [&[0xa0u8][..], &hash].concat();
+    let messages: [(&str, u8, Vec<u8>); 6] = [
+        // GetBlockHeaders: request 1, from block 0, 10 headers, no skip, forwards.
+        (
+            "get_block_headers",
+            0x03,
+            list(&[&[0x01], &list(&[&[0x80], &[0x0a], &[0x80], &[0x80]])]),
+        ),
+        ("block_headers_empty", 0x04, list(&[&[0x01], &list(&[])])),
+        ("new_block_hashes", 0x01, list(&[&list(&[&h, &[0x01]])])),
+        ("transactions_empty", 0x02, list(&[])),
+        ("get_receipts", 0x0f, list(&[&[0x01], &list(&[&h])])),
+        // NewPooledTransactionHashes (eth/68 on): types, sizes, hashes.
+        (
+            "new_pooled_hashes",
+            0x08,
+            list(&[&[0x02], &list(&[&[0x64]]), &list(&[&h])]),
+        ),
+    ];
+    for version in 0u8..4 {
+        for (name, code, payload) in &messages {
+            let seed = [&[version, *code][..], payload].concat();
+            write(
+                "capability_message",
+                &format!("eth{}_{name}", 68 + version),
+                &seed,
+            );
+        }
+    }
+    // snap GetAccountRange: request 1, root, origin, limit, 500,000 bytes.
+    let mut range = vec![0x01];
+    for _ in 0..3 {
+        range.extend_from_slice(&h);
+    }
+    range.extend_from_slice(&[0x83, 0x07, 0xa1, 0x20]);
+    let seed = [&[4u8, 0x00, 0xf8, range.len() as u8][..], &range].concat();
+    write("capability_message", "snap_get_account_range", &seed);
 }
