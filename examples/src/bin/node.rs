@@ -61,7 +61,7 @@ pub static JEMALLOC_OPTIONS: &u8 = &b"background_thread:true\0"[0];
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser, Debug)]
-#[command(about = "A devp2p node speaking RLPx")]
+#[command(name = "node", about = "A devp2p node speaking RLPx", version)]
 struct Args {
     /// Directory holding the node key (`nodekey`, hex, as go-ethereum writes it).
     #[arg(long, default_value = "devp2p-data")]
@@ -88,12 +88,13 @@ struct Args {
     /// Also run discovery v5 on this UDP port (on the listen address).
     #[arg(long)]
     discv5_port: Option<u16>,
-    /// Discovery v5 bootnodes, as `enr:` records (repeatable).
-    #[arg(long = "discv5-bootnode")]
-    discv5_bootnodes: Vec<String>,
+    /// Discovery v5 bootnodes, as `enr:` records (repeatable). Needs
+    /// `--discv5-port`.
+    #[arg(long = "discv5-bootnode", requires = "discv5_port")]
+    discv5_bootnodes: Vec<Enr>,
     /// EIP-1459 node lists to take dial candidates from, as
     /// `enrtree://<key>@<domain>` URLs (repeatable).
-    #[arg(long = "dns-tree")]
+    #[arg(long = "dns-tree", conflicts_with = "no_discovery")]
     dns_trees: Vec<TreeUrl>,
     /// Serve the chain of this genesis file (the JSON `geth init` takes)
     /// instead of mainnet; the network id is its chain id.
@@ -117,7 +118,19 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // What went wrong, in words, naming the flag or file at fault
+            // where there is one; not the error's debug structure.
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -152,8 +165,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut protocols: Vec<Arc<dyn Protocol>> = examples::default_protocols();
     let (eth, chain) = match &args.genesis {
         Some(path) => {
-            let genesis = Genesis::from_json(&std::fs::read(path)?)?;
-            let export = args.import.as_ref().map(std::fs::read).transpose()?;
+            let read = |flag: &str, path: &Path| {
+                std::fs::read(path).map_err(|e| format!("{flag} {}: {e}", path.display()))
+            };
+            let genesis = Genesis::from_json(&read("--genesis", path)?)
+                .map_err(|e| format!("--genesis {}: {e}", path.display()))?;
+            let export = args
+                .import
+                .as_deref()
+                .map(|path| read("--import", path))
+                .transpose()?;
             examples::genesis_eth(&genesis, export.as_deref())?
         }
         None => examples::mainnet_eth(),
@@ -215,11 +236,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let discovery_v5 = match (server.node_info().listen_addr, args.discv5_port) {
         (Some(listen), Some(port)) if !args.no_discovery => {
-            let bootnodes = args
-                .discv5_bootnodes
-                .iter()
-                .map(|text| text.parse::<Enr>())
-                .collect::<Result<Vec<_>, _>>()?;
+            let bootnodes = args.discv5_bootnodes.clone();
             let config = Discv5Config {
                 listen: SocketAddr::new(listen.ip(), port),
                 tcp_port: listen.port(),
