@@ -28,8 +28,9 @@ const TIMEOUT: Duration = Duration::from_millis(500);
 /// The longest a reordered datagram is held back: long enough for many later
 /// datagrams to overtake it, well inside the request timeout.
 const REORDER_DELAY: Duration = Duration::from_millis(40);
-/// Bound for the whole build-up of a network, and for each lookup.
-const BOUND: Duration = Duration::from_secs(60);
+/// Bound for each refresh round of a network, and for each lookup: a
+/// refresh at 30 % loss takes about 35 s on two busy cores.
+const BOUND: Duration = Duration::from_secs(120);
 
 /// The networks of these tests run one at a time: each keeps both cores
 /// busy while it builds up, and the lossy one runs on short timeouts.
