@@ -220,6 +220,9 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
             server
         }
     };
+    // Subscribed before discovery or any dial can add a peer, so the first
+    // peer's line is not lost.
+    let mut events = server.subscribe_events();
     if let Some(enode) = server.local_enode() {
         info!(%enode, "listening");
     }
@@ -258,7 +261,6 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     examples::return_freed_memory();
-    let mut events = server.subscribe_events();
     // Ctrl-C or SIGTERM (what service managers send) stop the node gracefully.
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());

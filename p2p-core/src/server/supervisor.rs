@@ -227,7 +227,10 @@ where
         let info = &admitted.info;
         self.dial.peer_added(info.id, info.direction, now);
         self.record_peers();
-        info!(id = %info.id, addr = %info.remote_addr, dir = ?info.direction, client = %info.client_id, "peer added");
+        // Per-peer lines are debug: the application hears of each peer
+        // through `PeerEvent` and logs it as it likes; a library line at
+        // info as well would print every peer twice.
+        debug!(id = %info.id, addr = %info.remote_addr, dir = ?info.direction, client = %info.client_id, "peer added");
         let _ = self.events.send(PeerEvent::Added(info.clone()));
         Ok(admitted)
     }
@@ -242,7 +245,7 @@ where
         }
         if left.info.is_some() {
             self.record_peers();
-            info!(%id, %end, "peer dropped");
+            debug!(%id, %end, "peer dropped");
             let _ = self.events.send(PeerEvent::Dropped { id, end });
         }
     }
