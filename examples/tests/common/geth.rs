@@ -129,13 +129,15 @@ impl Drop for ScratchDir {
     }
 }
 
-/// A free loopback port for both TCP and UDP, found by binding and
-/// releasing (geth cannot be asked which port it bound for discovery).
+/// A port free for both TCP and UDP on every address, found by binding the
+/// wildcard address and releasing (geth cannot be asked which port it bound
+/// for discovery, and it listens on every address: a port free on 127.0.0.1
+/// alone may be held on another loopback address by a load or another test).
 pub fn free_port() -> u16 {
     loop {
-        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
         let port = tcp.local_addr().unwrap().port();
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+        if std::net::UdpSocket::bind(("0.0.0.0", port)).is_ok() {
             return port;
         }
     }
@@ -239,10 +241,21 @@ impl Geth {
                 keep.lock().unwrap().push(line);
             }
         });
-        let url = timeout(WAIT, enode_rx)
-            .await
-            .expect("geth started P2P in time")
-            .expect("geth logged its enode");
+        let url = match timeout(WAIT, enode_rx).await {
+            Ok(Ok(url)) => url,
+            outcome => {
+                let _ = child.start_kill();
+                panic!(
+                    "geth did not log its enode ({}):\n{}",
+                    if outcome.is_err() {
+                        "timed out"
+                    } else {
+                        "it exited"
+                    },
+                    log.lock().unwrap().join("\n")
+                );
+            }
+        };
         let mut enode: Enode = url.parse().unwrap();
         enode.udp = enode.tcp;
         // The IPC socket appears a moment after P2P starts.
