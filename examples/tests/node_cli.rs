@@ -90,3 +90,11 @@ async fn version_names_the_program() {
     assert!(text.starts_with("node "), "{text}");
     assert!(text.contains(env!("CARGO_PKG_VERSION")), "{text}");
 }
+
+#[tokio::test]
+async fn a_bad_verbosity_is_refused_naming_the_levels() {
+    let (ok, stderr) = node(&["--verbosity", "loud"]).await;
+    assert!(!ok);
+    names(&stderr, "--verbosity");
+    names(&stderr, "debug");
+}

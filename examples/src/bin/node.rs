@@ -61,8 +61,18 @@ pub static JEMALLOC_OPTIONS: &u8 = &b"background_thread:true\0"[0];
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser, Debug)]
-#[command(name = "node", about = "A devp2p node speaking RLPx", version)]
+#[command(
+    name = "node",
+    about = "A devp2p node speaking RLPx",
+    version,
+    after_help = "Logging: --verbosity sets the level of every line; RUST_LOG, when set, \
+                  takes precedence with per-module filters (for example \
+                  RUST_LOG=info,p2p=debug)."
+)]
 struct Args {
+    /// How much to log: error, warn, info, debug or trace.
+    #[arg(long, default_value = "info", value_name = "LEVEL")]
+    verbosity: tracing::Level,
     /// Directory holding the node key (`nodekey`, hex, as go-ethereum writes it).
     #[arg(long, default_value = "devp2p-data")]
     datadir: PathBuf,
@@ -131,12 +141,13 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| args.verbosity.as_str().to_lowercase().into()),
         )
         .init();
-    let args = Args::parse();
     examples::raise_fd_limit();
     if let Some(addr) = args.metrics_addr {
         examples::metrics_endpoint::serve(addr)?;
