@@ -97,15 +97,15 @@ fn framed(conn: &mut RlpxStream<TcpStream>, msg: Msg) -> Vec<u8> {
     wire.to_vec()
 }
 
-fn hello(key_id: PeerId) -> Msg {
+/// The Hello of a peer `id` offering `caps` (each at version 1).
+fn hello(id: PeerId, caps: &[&str]) -> Hello {
     Hello {
         protocol_version: p2p_core::base::BASE_PROTOCOL_VERSION,
         client_id: "fault".into(),
-        capabilities: vec![Capability::new("alpha", 1)],
+        capabilities: caps.iter().map(|c| Capability::new(*c, 1)).collect(),
         listen_port: 0,
-        id: key_id,
+        id,
     }
-    .to_msg()
 }
 
 /// Joins `node` as a peer announcing `caps`: the handshake, then Hellos
@@ -120,13 +120,7 @@ async fn joined_at(server: p2p_core::Enode, key: &NodeKey, caps: &[&str]) -> Rlp
     use futures::SinkExt;
     let tcp = TcpStream::connect(server.tcp_addr()).await.unwrap();
     let mut conn = RlpxStream::connect(tcp, key, server.id).await.unwrap();
-    let ours = Hello {
-        protocol_version: p2p_core::base::BASE_PROTOCOL_VERSION,
-        client_id: "fault".into(),
-        capabilities: caps.iter().map(|c| Capability::new(*c, 1)).collect(),
-        listen_port: 0,
-        id: key.id(),
-    };
+    let ours = hello(key.id(), caps);
     conn.send(ours.to_msg()).await.unwrap();
     let theirs = timeout(WAIT, conn.next()).await.unwrap().unwrap().unwrap();
     assert_eq!(theirs.code, p2p_core::base::HELLO, "{theirs:?}");
@@ -186,7 +180,7 @@ async fn peers_killed_mid_handshake_leave_nothing_behind() {
         let key = NodeKey::random();
         let tcp = TcpStream::connect(addr).await.unwrap();
         let mut conn = RlpxStream::connect(tcp, &key, a.key.id()).await.unwrap();
-        let wire = framed(&mut conn, hello(key.id()));
+        let wire = framed(&mut conn, hello(key.id(), &["alpha"]).to_msg());
         write_raw(conn.get_ref(), &wire[..wire.len() / 2]).await;
         kill_conn(conn);
     }
