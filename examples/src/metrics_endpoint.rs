@@ -15,7 +15,7 @@ pub const RESIDENT_MEMORY: &str = "process_resident_memory_bytes";
 /// Open file descriptors (Prometheus's standard process metric name).
 pub const OPEN_FDS: &str = "process_open_fds";
 /// How often the process gauges are read: fine enough for a scrape every few
-/// seconds, cheap (three reads of `/proc/self`).
+/// seconds, cheap (a few reads of `/proc`).
 const REFRESH: Duration = Duration::from_secs(1);
 
 /// Serves every metric recorded in this process at `http://<addr>/metrics`
@@ -43,22 +43,11 @@ pub fn serve(addr: SocketAddr) -> Result<(), String> {
         loop {
             tick.tick().await;
             metrics::gauge!(RUNTIME_ALIVE_TASKS).set(runtime.metrics().num_alive_tasks() as f64);
-            if let Some(rss) = resident_memory() {
-                metrics::gauge!(RESIDENT_MEMORY).set(rss as f64);
-            }
-            if let Ok(fds) = std::fs::read_dir("/proc/self/fd") {
-                metrics::gauge!(OPEN_FDS).set(fds.count() as f64);
+            if let Some(usage) = crate::process::usage(std::process::id()) {
+                metrics::gauge!(RESIDENT_MEMORY).set(usage.rss as f64);
+                metrics::gauge!(OPEN_FDS).set(usage.fds as f64);
             }
         }
     });
     Ok(())
-}
-
-/// Resident memory from `/proc/self/statm` (Linux), in bytes.
-fn resident_memory() -> Option<u64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    // SAFETY: sysconf reads a constant of the system; no memory is touched.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * page.max(1) as u64)
 }

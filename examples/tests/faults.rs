@@ -26,13 +26,13 @@ use servers::*;
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Open descriptors of this process.
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
+fn open_fds() -> u64 {
+    examples::process::own().fds
 }
 
 /// The descriptor count once it has stopped changing: a server stopped by an
 /// earlier test may still be closing its sockets.
-async fn settled_fds() -> usize {
+async fn settled_fds() -> u64 {
     let mut last = open_fds();
     for _ in 0..50 {
         sleep(Duration::from_millis(100)).await;
@@ -46,7 +46,7 @@ async fn settled_fds() -> usize {
 }
 
 /// Waits (bounded) for the descriptor count to come back to `before`.
-async fn fds_back_to(before: usize) -> usize {
+async fn fds_back_to(before: u64) -> u64 {
     let deadline = Instant::now() + WAIT;
     loop {
         let now = open_fds();
@@ -97,29 +97,13 @@ fn framed(conn: &mut RlpxStream<TcpStream>, msg: Msg) -> Vec<u8> {
     wire.to_vec()
 }
 
-/// The Hello of a peer `id` offering `caps` (each at version 1).
-fn hello(id: PeerId, caps: &[&str]) -> Hello {
-    Hello {
-        protocol_version: p2p_core::base::BASE_PROTOCOL_VERSION,
-        client_id: "fault".into(),
-        capabilities: caps.iter().map(|c| Capability::new(*c, 1)).collect(),
-        listen_port: 0,
-        id,
-    }
-}
-
 /// Joins `node` as a peer announcing `caps`: the handshake, then Hellos
 /// exchanged; the connection is returned without reading further, so the
 /// test decides whether the peer answers Pings.
 async fn joined(node: &Node, key: &NodeKey, caps: &[&str]) -> RlpxStream<TcpStream> {
-    joined_at(enode(node), key, caps).await
-}
-
-/// [`joined`], for a server that is not a [`Node`].
-async fn joined_at(server: p2p_core::Enode, key: &NodeKey, caps: &[&str]) -> RlpxStream<TcpStream> {
     use futures::SinkExt;
-    let tcp = TcpStream::connect(server.tcp_addr()).await.unwrap();
-    let mut conn = RlpxStream::connect(tcp, key, server.id).await.unwrap();
+    let tcp = TcpStream::connect(enode(node).tcp_addr()).await.unwrap();
+    let mut conn = RlpxStream::connect(tcp, key, node.key.id()).await.unwrap();
     let ours = hello(key.id(), caps);
     conn.send(ours.to_msg()).await.unwrap();
     let theirs = timeout(WAIT, conn.next()).await.unwrap().unwrap().unwrap();
@@ -309,13 +293,6 @@ fn socket_buffer_max(name: &str) -> usize {
     text.split_whitespace().nth(2).unwrap().parse().unwrap()
 }
 
-/// Resident memory of this process, in bytes.
-fn rss() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
-    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
-}
-
 #[tokio::test]
 async fn a_peer_that_never_reads_is_dropped_and_its_queue_stays_bounded() {
     // The server sends 64 KiB messages as fast as the session takes them; the
@@ -325,47 +302,28 @@ async fn a_peer_that_never_reads_is_dropped_and_its_queue_stays_bounded() {
     // kernel's buffers, not by how long the peer stayed.
     let _serial = ONE_AT_A_TIME.lock().await;
     let sent = Arc::new(AtomicUsize::new(0));
-    let key = NodeKey::random();
-    let config = p2p_core::config::Config::builder()
-        .listen_addr("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())
-        .frame_write_timeout(Duration::from_secs(1))
-        .build()
-        .unwrap();
-    let server = p2p_core::Server::builder(key.clone())
-        .config(config)
-        .protocols(vec![Arc::new(Flood {
-            sent: Arc::clone(&sent),
-        }) as Arc<dyn Protocol>])
-        .encryption(p2p_rlpx::RlpxTransport::new)
-        .start()
-        .await
-        .unwrap();
-    let mut events = server.subscribe_events();
+    let flood = Arc::new(Flood {
+        sent: Arc::clone(&sent),
+    });
+    let mut a = node_offering(vec![flood], |c| {
+        c.frame_write_timeout(Duration::from_secs(1))
+    })
+    .await;
     let before = settled_fds().await;
-    let rss_before = rss();
+    let rss_before = examples::process::own().rss;
 
     let peer = NodeKey::random();
-    let conn = joined_at(server.local_enode().unwrap(), &peer, &["flood"]).await;
-    let end = timeout(WAIT, async {
-        loop {
-            if let Ok(PeerEvent::Dropped { id, end }) = events.recv().await {
-                if id == peer.id() {
-                    return end;
-                }
-            }
-        }
-    })
-    .await
-    .expect("the peer that never reads is dropped");
+    let conn = joined(&a, &peer, &["flood"]).await;
+    let end = dropped(&mut a, peer.id(), WAIT).await;
     assert!(!end.by_remote(), "{end:?}");
     let taken = sent.load(Ordering::Relaxed);
-    let grown = rss().saturating_sub(rss_before);
-    // The queue's 64 messages, the one being written, and what the kernel's
+    let grown = examples::process::own().rss.saturating_sub(rss_before);
+    // The session queue's messages (64), the one being written, and what the kernel's
     // socket buffers can grow to (the send side's and the receive side's
     // maximum): far below what an unbounded queue would take in the second
     // the writer waited.
     let kernel = socket_buffer_max("tcp_wmem") + socket_buffer_max("tcp_rmem");
-    let bound = 64 + 2 + kernel / (64 * 1024);
+    let bound = p2p_core::session::DEFAULT_QUEUE + 2 + kernel / (64 * 1024);
     assert!(
         taken <= bound,
         "{taken} messages of 64 KiB taken, bound {bound}"
@@ -374,7 +332,7 @@ async fn a_peer_that_never_reads_is_dropped_and_its_queue_stays_bounded() {
     eprintln!("taken {taken} messages, RSS grew {} KiB", grown >> 10);
     drop(conn);
     assert_eq!(fds_back_to(before).await, before, "descriptors left open");
-    server.stop().await;
+    a.server.stop().await;
 }
 
 #[tokio::test]

@@ -85,7 +85,6 @@ where
     L: tower::Layer<SessionService>,
     L::Service: SessionStack<RlpxStream<N::Io>>,
 {
-    let key = NodeKey::random();
     let (seen_tx, seen) = mpsc::unbounded_channel();
     let protocols: Vec<Arc<dyn Protocol>> = caps
         .iter()
@@ -96,6 +95,40 @@ where
             }) as Arc<dyn Protocol>
         })
         .collect();
+    start(network, protocols, seen, configure, session_layer).await
+}
+
+/// A server over TCP offering `protocols` of the test's own; its `seen`
+/// stays empty.
+pub async fn node_offering(
+    protocols: Vec<Arc<dyn Protocol>>,
+    configure: impl FnOnce(p2p_core::config::ConfigBuilder) -> p2p_core::config::ConfigBuilder,
+) -> Node {
+    let (_, seen) = mpsc::unbounded_channel();
+    start(
+        TcpNetwork::new(),
+        protocols,
+        seen,
+        configure,
+        Identity::new(),
+    )
+    .await
+}
+
+async fn start<N, L>(
+    network: N,
+    protocols: Vec<Arc<dyn Protocol>>,
+    seen: mpsc::UnboundedReceiver<(&'static str, Msg)>,
+    configure: impl FnOnce(p2p_core::config::ConfigBuilder) -> p2p_core::config::ConfigBuilder,
+    session_layer: L,
+) -> Node
+where
+    N: Network,
+    N::Io: tokio::io::AsyncRead + tokio::io::AsyncWrite,
+    L: tower::Layer<SessionService>,
+    L::Service: SessionStack<RlpxStream<N::Io>>,
+{
+    let key = NodeKey::random();
     let config = configure(
         Config::builder().listen_addr("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap()),
     )
@@ -130,6 +163,17 @@ pub async fn next_event(node: &mut Node) -> PeerEvent {
         .unwrap()
 }
 
+/// The Hello of a bare client `id` announcing `caps` (each at version 1).
+pub fn hello(id: p2p_core::PeerId, caps: &[&str]) -> Hello {
+    Hello {
+        protocol_version: BASE_PROTOCOL_VERSION,
+        client_id: "bare client".into(),
+        capabilities: caps.iter().map(|c| Capability::new(*c, 1)).collect(),
+        listen_port: 0,
+        id,
+    }
+}
+
 /// How the server refused a bare client: the reason, and whether its Hello
 /// came first.
 #[derive(Debug, PartialEq, Eq)]
@@ -149,13 +193,7 @@ pub async fn join(
 ) -> (RlpxStream<TcpStream>, Option<Refusal>) {
     let tcp = TcpStream::connect(addr).await.unwrap();
     let mut conn = RlpxStream::connect(tcp, key, server).await.unwrap();
-    let hello = Hello {
-        protocol_version: BASE_PROTOCOL_VERSION,
-        client_id: "bare client".into(),
-        capabilities: caps.iter().map(|c| Capability::new(*c, 1)).collect(),
-        listen_port: 0,
-        id: key.id(),
-    };
+    let hello = hello(key.id(), caps);
     conn.send(hello.to_msg()).await.unwrap();
     let mut after_hello = false;
     let verdict = loop {

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use examples::process::{self, Usage};
 use p2p_core::Enode;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
@@ -28,7 +29,6 @@ use tokio::task::JoinSet;
 use crate::honest::{self, PeerError};
 use crate::hostile::{self, Hostile, HostileStats};
 use crate::latency::Latencies;
-use crate::probe::{self, Usage};
 use crate::rate::spawn_at_rate;
 use crate::report::{mib, ms, Report};
 use crate::sources;
@@ -111,7 +111,7 @@ impl Failures {
 
 /// The target's counters now (zeros if it has exited).
 fn usage(target: &Target) -> Usage {
-    probe::usage(target.pid).unwrap_or_default()
+    process::usage(target.pid).unwrap_or_default()
 }
 
 /// CPU time per event in milliseconds.
@@ -175,7 +175,7 @@ impl Probe {
 /// then all leave.
 pub async fn hold(target: &Target, p: &Params) -> Report {
     let mut report = Report::default();
-    let (base, own_base) = (usage(target), probe::own());
+    let (base, own_base) = (usage(target), process::own());
     let (go_tx, go) = watch::channel(false);
     let (leave_tx, leave) = watch::channel(false);
     let permits = Arc::new(Semaphore::new(CONCURRENT_HANDSHAKES));
@@ -213,7 +213,7 @@ pub async fn hold(target: &Target, p: &Params) -> Report {
         .await
         .expect("never closed");
     let ramp_time = ramp.elapsed();
-    let (ramped, own_ramped) = (usage(target), probe::own());
+    let (ramped, own_ramped) = (usage(target), process::own());
     let connected = held.load(Ordering::Relaxed);
     report.row("peers asked", p.peers);
     report.row("peers connected", connected);

@@ -6,12 +6,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use examples::process::{self, Usage};
 use p2p_core::Enode;
 use rand::Rng;
 
 use crate::honest;
 use crate::latency::Latencies;
-use crate::probe::{self, Usage};
+use crate::probe;
 use crate::rate::spawn_at_rate;
 use crate::report::{mib, Report};
 use crate::scenarios::{Failures, Params, HANDSHAKE_LIMIT, SETTLE};
@@ -40,7 +41,7 @@ struct Reading {
 
 fn read(target: &Target) -> Reading {
     Reading {
-        usage: probe::usage(target.pid).unwrap_or_default(),
+        usage: process::usage(target.pid).unwrap_or_default(),
         tasks: target
             .metrics
             .and_then(|addr| probe::scrape(addr, TASKS_METRIC)),
