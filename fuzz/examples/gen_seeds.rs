@@ -20,15 +20,6 @@ fn write(target: &str, name: &str, data: &[u8]) {
     fs::write(dir.join(name), data).unwrap();
 }
 
-/// The hex string of `"name": "..."` in the vectors file (no JSON dependency).
-fn vector(text: &str, name: &str) -> Vec<u8> {
-    let key = format!("\"{name}\"");
-    let at = text.find(&key).unwrap_or_else(|| panic!("{name} missing")) + key.len();
-    let start = at + text[at..].find('"').unwrap() + 1;
-    let end = start + text[start..].find('"').unwrap();
-    hex::decode(&text[start..end]).unwrap()
-}
-
 /// Every string value of `"key": "..."` in a vectors file, in order.
 fn strings(text: &str, key: &str) -> Vec<String> {
     let key = format!("\"{key}\": \"");
@@ -39,6 +30,15 @@ fn strings(text: &str, key: &str) -> Vec<String> {
             text[start..end].to_string()
         })
         .collect()
+}
+
+/// The bytes of the hex string `"name": "..."` in a vectors file.
+fn vector(text: &str, name: &str) -> Vec<u8> {
+    let hex_text = strings(text, name)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("{name} missing"));
+    hex::decode(hex_text).unwrap()
 }
 
 fn main() {

@@ -84,8 +84,14 @@ fn harness() -> &'static Harness {
     })
 }
 
-/// Masks `iv || static header || authdata` with the recipient's id, as the
-/// discv5 wire format does (AES-128-CTR, key = the id's first 16 bytes).
+/// Masks (or unmasks: it is a stream cipher) a header sent to `id`, as the
+/// discv5 wire format does: AES-128-CTR, key the id's first 16 bytes.
+fn mask(id: &[u8; 32], iv: [u8; 16], header: &mut [u8]) {
+    let key: [u8; 16] = id[..16].try_into().expect("16 bytes");
+    ctr::Ctr64BE::<aes::Aes128>::new(&key.into(), &iv.into()).apply_keystream(header);
+}
+
+/// `iv || static header || authdata`, masked for the recipient `node_id`.
 fn seal(node_id: &[u8; 32], iv: [u8; 16], flag: u8, nonce: &[u8], authdata: &[u8]) -> Vec<u8> {
     let mut header = Vec::with_capacity(23 + authdata.len());
     header.extend_from_slice(b"discv5");
@@ -94,8 +100,7 @@ fn seal(node_id: &[u8; 32], iv: [u8; 16], flag: u8, nonce: &[u8], authdata: &[u8
     header.extend_from_slice(nonce);
     header.extend_from_slice(&(authdata.len() as u16).to_be_bytes());
     header.extend_from_slice(authdata);
-    let key: [u8; 16] = node_id[..16].try_into().expect("16 bytes");
-    ctr::Ctr64BE::<aes::Aes128>::new(&key.into(), &iv.into()).apply_keystream(&mut header);
+    mask(node_id, iv, &mut header);
     [&iv[..], &header].concat()
 }
 
@@ -115,11 +120,17 @@ fn masked(node_id: &[u8; 32], rest: &[u8]) -> Vec<u8> {
     datagram
 }
 
+/// The node id of the `counter`th unknown sender: a new one per input.
+fn sender_id(counter: u64) -> [u8; 32] {
+    let mut id = [0xee; 32];
+    id[..8].copy_from_slice(&counter.to_be_bytes());
+    id
+}
+
 /// A message packet from a node id never seen before, so the node has no
 /// session with it and must answer WHOAREYOU.
 fn unknown_sender_message(node_id: &[u8; 32], counter: u64) -> Vec<u8> {
-    let mut src_id = [0xee; 32];
-    src_id[..8].copy_from_slice(&counter.to_be_bytes());
+    let src_id = sender_id(counter);
     let mut nonce = [0u8; 12];
     nonce[..8].copy_from_slice(&counter.to_be_bytes());
     let mut datagram = seal(node_id, [0x11; 16], FLAG_MESSAGE, &nonce, &src_id);
@@ -162,11 +173,8 @@ fuzz_target!(|data: &[u8]| {
 /// Whether a WHOAREYOU answers message `counter`: its nonce is the request's.
 fn answers(datagram: &[u8], counter: u64) -> bool {
     // WHOAREYOU is masked with the recipient's (our fresh sender's) id.
-    let mut src_id = [0xee; 32];
-    src_id[..8].copy_from_slice(&counter.to_be_bytes());
-    let key: [u8; 16] = src_id[..16].try_into().expect("16 bytes");
     let iv: [u8; 16] = datagram[..16].try_into().expect("16 bytes");
     let mut header = datagram[16..].to_vec();
-    ctr::Ctr64BE::<aes::Aes128>::new(&key.into(), &iv.into()).apply_keystream(&mut header);
+    mask(&sender_id(counter), iv, &mut header);
     header[..6] == *b"discv5" && header[8] == 1 && header[9..17] == counter.to_be_bytes()
 }
