@@ -177,6 +177,26 @@ async fn lookups_find_the_closest_live_nodes(
     total_hits
 }
 
+/// How many nodes each node's table holds.
+async fn table_sizes(nodes: &[Discv4]) -> Vec<usize> {
+    let mut sizes = Vec::new();
+    for n in nodes {
+        sizes.push(n.table_len().await.unwrap());
+    }
+    sizes
+}
+
+/// Asserts that `lookups` lookups found at least `share` of the closest
+/// nodes in all (`found`, as [`lookups_find_the_closest_live_nodes`] counts).
+fn assert_recall(found: usize, lookups: usize, share: f64) {
+    let recall = found as f64 / (lookups * BUCKET_SIZE) as f64;
+    assert!(
+        recall >= share,
+        "found only {:.1} % of the closest nodes",
+        recall * 100.0
+    );
+}
+
 async fn shutdown(nodes: Vec<Discv4>) {
     for node in nodes {
         node.shutdown().await;
@@ -198,10 +218,7 @@ async fn hundred_nodes_converge() {
     })
     .await;
     // Everyone got past the bootnode: tables hold far more than one node.
-    let mut sizes = Vec::new();
-    for n in &nodes {
-        sizes.push(n.table_len().await.unwrap());
-    }
+    let sizes = table_sizes(&nodes).await;
     let min = *sizes.iter().min().unwrap();
     assert!(
         min >= BUCKET_SIZE,
@@ -232,12 +249,7 @@ async fn hundred_nodes_converge_with_a_fifth_of_packets_lost() {
     .await;
     let lookups = 8;
     let found = lookups_find_the_closest_live_nodes(&nodes, lookups, BUCKET_SIZE - 3, 8).await;
-    let recall = found as f64 / (lookups * BUCKET_SIZE) as f64;
-    assert!(
-        recall >= 0.97,
-        "found only {:.1} % of the closest nodes",
-        recall * 100.0
-    );
+    assert_recall(found, lookups, 0.97);
     shutdown(nodes).await;
 }
 
@@ -261,19 +273,11 @@ async fn fifty_nodes_converge_with_30_percent_lost_and_the_rest_reordered_and_du
         refreshes: 1,
     })
     .await;
-    let mut sizes = Vec::new();
-    for n in &nodes {
-        sizes.push(n.table_len().await.unwrap());
-    }
+    let sizes = table_sizes(&nodes).await;
     eprintln!("table sizes: {sizes:?}");
     let lookups = 5;
     let found = lookups_find_the_closest_live_nodes(&nodes, lookups, BUCKET_SIZE - 6, 9).await;
-    let recall = found as f64 / (lookups * BUCKET_SIZE) as f64;
-    assert!(
-        recall >= 0.9,
-        "found only {:.1} % of the closest nodes",
-        recall * 100.0
-    );
+    assert_recall(found, lookups, 0.9);
     shutdown(nodes).await;
 }
 
