@@ -283,9 +283,42 @@ impl Discv5Service {
         })
     }
 
+    /// Advertises `fork_id` in our record's `eth` entry, as a node does when
+    /// its head crosses a fork: the record is re-signed with the next
+    /// sequence number, which the crate's pings carry to our peers. Returns
+    /// whether the record changed.
+    pub fn set_fork_id(&self, fork_id: ForkId) -> Result<bool, Discv5Error> {
+        let entry = p2p_core::record::eth_entry(&fork_id);
+        let service = lock(&self.inner);
+        if service
+            .local_enr()
+            .get_raw_rlp(p2p_core::record::ETH_KEY)
+            .is_some_and(|current| current == entry.as_ref())
+        {
+            return Ok(false);
+        }
+        service
+            .enr_insert(p2p_core::record::ETH_KEY, &EncodedRlp(&entry))
+            .map_err(|e| Discv5Error::Record(e.to_string()))?;
+        Ok(true)
+    }
+
     /// Stops the service.
     pub fn shutdown(self) {
         lock(&self.inner).shutdown();
+    }
+}
+
+/// RLP already encoded, handed to the discv5 crate as is.
+struct EncodedRlp<'a>(&'a [u8]);
+
+impl alloy_rlp::Encodable for EncodedRlp<'_> {
+    fn encode(&self, out: &mut dyn alloy_rlp::BufMut) {
+        out.put_slice(self.0);
+    }
+
+    fn length(&self) -> usize {
+        self.0.len()
     }
 }
 

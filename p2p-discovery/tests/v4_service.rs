@@ -530,3 +530,40 @@ async fn an_emptied_table_is_reseeded_from_the_bootnodes() {
     boot.shutdown().await;
     other.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_record_advertises_the_fork_id_and_follows_it_across_a_fork() {
+    use p2p_core::record::{eth_fork_id, ForkId};
+    let before = ForkId {
+        hash: [0xfc, 0x64, 0xec, 0x04],
+        next: 1_150_000,
+    };
+    let after = ForkId {
+        hash: [0x97, 0xc2, 0xc3, 0x4c],
+        next: 0,
+    };
+    let config = Discv4Config {
+        revalidate_interval: Duration::ZERO,
+        fork_id: Some(before),
+        ..Discv4Config::default()
+    };
+    let x = Discv4::bind(NodeKey::random(), localhost(), config)
+        .await
+        .unwrap();
+    let asker = service().await;
+    let fetched = timeout(BOUND, asker.request_enr(x.local_node()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(eth_fork_id(&fetched), Some(before));
+    assert!(!x.set_fork_id(before).await.unwrap(), "same fork id");
+    assert!(x.set_fork_id(after).await.unwrap());
+    let fetched_again = timeout(BOUND, asker.request_enr(x.local_node()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(eth_fork_id(&fetched_again), Some(after));
+    assert_eq!(fetched_again.seq(), fetched.seq() + 1);
+    x.shutdown().await;
+    asker.shutdown().await;
+}

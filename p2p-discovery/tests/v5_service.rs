@@ -51,6 +51,29 @@ async fn the_record_names_the_node_its_ports_and_fork() {
     node.shutdown();
 }
 
+#[tokio::test]
+async fn the_record_follows_the_fork_id_across_a_fork() {
+    let node = start(&NodeKey::random(), 30303, Vec::new()).await;
+    let before = node.local_enr();
+    let fork_id = |enr: &Enr| {
+        let record: p2p_core::record::NodeRecord = enr.to_base64().parse().unwrap();
+        p2p_core::record::eth_fork_id(&record)
+    };
+    let current = fork_id(&before).unwrap();
+    assert!(!node.set_fork_id(current).unwrap(), "same fork id");
+    assert_eq!(node.local_enr().seq(), before.seq());
+    let next = ForkId {
+        hash: [0x97, 0xc2, 0xc3, 0x4c],
+        next: 0,
+    };
+    assert!(node.set_fork_id(next).unwrap());
+    let after = node.local_enr();
+    assert_eq!(fork_id(&after), Some(next));
+    assert_eq!(after.seq(), before.seq() + 1);
+    assert_eq!(after.tcp4(), Some(30303), "the rest of the record is kept");
+    node.shutdown();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nodes_knowing_one_bootnode_find_each_other() {
     let boot = start(&NodeKey::random(), 0, Vec::new()).await;

@@ -118,6 +118,10 @@ pub struct Discv4Config {
     /// random ids (go-ethereum: 30 minutes). 0 turns periodic refresh off;
     /// the refresh at startup still happens.
     pub refresh_interval: Duration,
+    /// The EIP-2124 fork id our record advertises in its `eth` entry, if
+    /// we offer eth: go-ethereum's eth dialer skips discovered nodes whose
+    /// record has none. [`Discv4Handle::set_fork_id`] changes it later.
+    pub fork_id: Option<record::ForkId>,
     /// Where nodes are kept across restarts. `None` keeps nothing.
     pub node_db: Option<Arc<NodeDb>>,
     /// How often the table's nodes are written to the node database.
@@ -140,6 +144,7 @@ impl Default for Discv4Config {
             revalidate_interval: Duration::from_secs(10),
             revalidate_min_age: super::table::MIN_REVALIDATION_AGE,
             refresh_interval: Duration::from_secs(30 * 60),
+            fork_id: None,
             node_db: None,
             db_flush_interval: Duration::from_secs(5 * 60),
         }
@@ -243,6 +248,7 @@ enum Command {
     },
     Snapshot(oneshot::Sender<Vec<Observation>>),
     LocalRecord(oneshot::Sender<NodeRecord>),
+    SetForkId(record::ForkId, oneshot::Sender<Result<bool, String>>),
     Shutdown,
 }
 
@@ -349,8 +355,13 @@ impl Discv4 {
             udp: Some(local_addr.port()),
             quic: config.quic_port,
         };
-        let local_record = LocalRecord::new(key.clone(), advertised, config.enr_seq)
+        let mut local_record = LocalRecord::new(key.clone(), advertised, config.enr_seq)
             .map_err(|e| Discv4Error::Record(e.to_string()))?;
+        if let Some(fork_id) = config.fork_id {
+            local_record
+                .set_fork_id(fork_id)
+                .map_err(|e| Discv4Error::Record(e.to_string()))?;
+        }
         if let Some(db) = config.node_db.clone() {
             let seq = local_record.seq();
             tokio::task::spawn_blocking(move || db.set_local_seq(seq))
@@ -619,6 +630,15 @@ impl Discv4Handle {
     /// Our current node record, as ENRRequest answers it.
     pub async fn local_record(&self) -> Result<NodeRecord, Discv4Error> {
         self.query(Command::LocalRecord).await
+    }
+
+    /// Advertises `fork_id` in our record's `eth` entry, as a node does when
+    /// its head crosses a fork. Returns whether the record changed (its
+    /// sequence number then rises, and peers that ping us fetch it anew).
+    pub async fn set_fork_id(&self, fork_id: record::ForkId) -> Result<bool, Discv4Error> {
+        self.query(|reply| Command::SetForkId(fork_id, reply))
+            .await?
+            .map_err(Discv4Error::Record)
     }
 
     /// Adds nodes we heard of to the table, unverified (revalidation checks
@@ -983,6 +1003,9 @@ impl<S: DatagramSocket> State<S> {
             }
             Command::LocalRecord(reply) => {
                 let _ = reply.send(self.local_record.record().clone());
+            }
+            Command::SetForkId(fork_id, reply) => {
+                let _ = reply.send(self.set_fork_id(fork_id));
             }
             Command::Shutdown => {}
         }
@@ -1472,13 +1495,34 @@ impl<S> State<S> {
                 return;
             }
         }
-        let Ok(rlp) = record_rlp(&self.local_record) else {
+        if self.record_changed().is_err() {
             return;
-        };
+        }
         self.local_endpoint = Endpoint::new(predicted.ip(), predicted.port(), tcp);
-        self.record_rlp = rlp;
         let seq = self.local_record.seq();
         tracing::info!(target: "discv4", addr = %predicted, seq, "external address learned from peers");
+    }
+
+    /// Advertises `fork_id` in the record's `eth` entry.
+    fn set_fork_id(&mut self, fork_id: record::ForkId) -> Result<bool, String> {
+        if !self
+            .local_record
+            .set_fork_id(fork_id)
+            .map_err(|e| e.to_string())?
+        {
+            return Ok(false);
+        }
+        self.record_changed().map_err(|e| e.to_string())?;
+        debug!(target: "discv4", seq = self.local_record.seq(), ?fork_id, "record advertises a new fork id");
+        Ok(true)
+    }
+
+    /// After the local record changed: the encoding ENRRequests are answered
+    /// with, and the sequence number stored so that it keeps rising across
+    /// restarts.
+    fn record_changed(&mut self) -> Result<(), Discv4Error> {
+        self.record_rlp = record_rlp(&self.local_record)?;
+        let seq = self.local_record.seq();
         if let Some(db) = self.config.node_db.clone() {
             tokio::task::spawn_blocking(move || {
                 if let Err(e) = db.set_local_seq(seq) {
@@ -1486,6 +1530,7 @@ impl<S> State<S> {
                 }
             });
         }
+        Ok(())
     }
 }
 
