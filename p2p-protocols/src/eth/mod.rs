@@ -5,6 +5,7 @@ pub mod genesis;
 pub mod handler;
 pub mod handshake;
 pub mod messages;
+pub mod networks;
 pub mod protocol;
 pub mod roots;
 pub mod tracker;
