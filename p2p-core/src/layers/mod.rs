@@ -5,3 +5,4 @@ pub mod metrics;
 pub mod pending;
 pub mod rate_limit;
 pub mod throttle;
+pub mod traffic;

@@ -1,0 +1,103 @@
+//! [`CountedConn`]: a peer's connection counting what it carries into the
+//! peer's counters.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+
+use futures::{Sink, Stream};
+use pin_project::{pin_project, pinned_drop};
+
+use super::layer::Shared;
+use super::stats::Counters;
+use crate::identity::PeerId;
+use crate::msg::Msg;
+use crate::pipeline::MsgConn;
+
+/// A [`MsgConn`] counting each message it yields or accepts. When it is
+/// dropped, its counts join the layer's totals of ended connections.
+#[pin_project(PinnedDrop)]
+#[derive(Debug)]
+pub struct CountedConn<C> {
+    #[pin]
+    inner: C,
+    id: PeerId,
+    counters: Arc<Counters>,
+    shared: Arc<Shared>,
+}
+
+impl<C> CountedConn<C> {
+    pub(super) fn new(inner: C, id: PeerId, shared: Arc<Shared>) -> Self {
+        CountedConn {
+            inner,
+            id,
+            counters: shared.open(id),
+            shared,
+        }
+    }
+}
+
+#[pinned_drop]
+impl<C> PinnedDrop for CountedConn<C> {
+    fn drop(self: Pin<&mut Self>) {
+        let this = self.project();
+        this.shared.close(this.id, this.counters);
+    }
+}
+
+impl<C: MsgConn> Stream for CountedConn<C> {
+    type Item = Result<Msg, C::ConnError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.project();
+        let item = ready!(this.inner.poll_next(cx));
+        if let Some(Ok(msg)) = &item {
+            this.counters.received(msg.payload.len());
+        }
+        Poll::Ready(item)
+    }
+}
+
+impl<C: MsgConn> Sink<Msg> for CountedConn<C> {
+    type Error = C::ConnError;
+
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.project().inner.poll_ready(cx)
+    }
+
+    fn start_send(self: Pin<&mut Self>, msg: Msg) -> Result<(), Self::Error> {
+        let this = self.project();
+        let len = msg.payload.len();
+        this.inner.start_send(msg)?;
+        this.counters.sent(len);
+        Ok(())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.project().inner.poll_flush(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.project().inner.poll_close(cx)
+    }
+}
+
+impl<C: MsgConn> MsgConn for CountedConn<C> {
+    type ConnError = C::ConnError;
+
+    fn set_snappy(&mut self, enabled: bool) {
+        self.inner.set_snappy(enabled);
+    }
+
+    fn set_capabilities(&mut self, table: &crate::capability::CapabilityTable) {
+        self.inner.set_capabilities(table);
+    }
+
+    fn remote_id(&self) -> PeerId {
+        self.inner.remote_id()
+    }
+
+    fn disconnect_reason_for(err: &Self::ConnError) -> Option<crate::base::DisconnectReason> {
+        C::disconnect_reason_for(err)
+    }
+}
