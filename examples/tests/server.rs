@@ -51,6 +51,11 @@ async fn two_servers_connect_and_talk_on_two_capabilities_both_ways() {
     }
     assert_eq!(a.server.peer_count().await, 1);
     assert_eq!(b.server.peers().await[0].id, a.key.id());
+    let (a_stats, b_stats) = (a.server.stats(), b.server.stats());
+    assert_eq!((a_stats.dials, a_stats.dialed_peers), (1, 1));
+    assert_eq!((a_stats.accepted, a_stats.accepted_peers), (0, 0));
+    assert_eq!((b_stats.accepted, b_stats.accepted_peers), (1, 1));
+    assert_eq!(b_stats.dials, 0);
 
     // A graceful stop says ClientQuitting to every peer and waits for them.
     timeout(WAIT, a.server.stop()).await.expect("stop returns");
@@ -123,6 +128,33 @@ async fn the_checkpoint_refuses_with_the_right_reason() {
     a.server.add_trusted_peer(friend.id()).await;
     assert_eq!(probe(&a, &friend, &["alpha"]).await, None);
     assert_eq!(a.server.peer_count().await, 2);
+
+    // The server's counts say the same: six accepted, two peers, and the
+    // four others by reason (each counted as its connection task ends).
+    let mut ended = Vec::new();
+    for _ in 0..100 {
+        let stats = a.server.stats();
+        assert_eq!((stats.accepted, stats.accepted_peers), (6, 2));
+        ended = stats
+            .ended_early
+            .iter()
+            .map(|e| (e.reason.as_str().to_owned(), e.count))
+            .collect::<Vec<_>>();
+        if ended.iter().map(|e| e.1).sum::<u64>() == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    ended.sort();
+    assert_eq!(
+        ended,
+        [
+            ("already_connected".to_owned(), 1),
+            ("connected_to_self".to_owned(), 1),
+            ("too_many_peers".to_owned(), 1),
+            ("useless_peer".to_owned(), 1),
+        ]
+    );
     drop(held);
     a.server.stop().await;
 }

@@ -321,7 +321,7 @@ impl<N, T, SL, HL, L> ServerBuilder<N, T, SL, HL, L> {
             hello: self.hello_layers.layer(HelloStage::new(hello, offered)),
             session: self.session_layers.layer(session_service(&config, &events)),
         };
-        let (supervisor, commands, candidate_sources) =
+        let (supervisor, commands, candidate_sources, stats) =
             Supervisor::new(self.key.id(), self.network, stages, config, events.clone());
         tokio::spawn(
             supervisor
@@ -333,6 +333,7 @@ impl<N, T, SL, HL, L> ServerBuilder<N, T, SL, HL, L> {
             candidate_sources,
             events,
             node_info,
+            stats,
         })
     }
 

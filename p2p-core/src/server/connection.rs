@@ -30,6 +30,8 @@ pub(super) struct Context {
     pub closing: watch::Receiver<bool>,
     /// Connections that ended before their session.
     pub early_ends: EarlyEnds,
+    /// The server's counts, shared with its handle.
+    pub stats: Arc<super::stats::StatsCounters>,
 }
 
 /// The three stacks a connection passes through.

@@ -29,14 +29,20 @@ pub(super) const SUMMARY_INTERVAL: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub(super) struct EarlyEnds {
     instance: SharedString,
+    /// The server's counts since it started, which [`Server::stats`]
+    /// reads.
+    ///
+    /// [`Server::stats`]: super::Server::stats
+    stats: std::sync::Arc<super::stats::StatsCounters>,
     counts: Mutex<BTreeMap<(&'static str, String), u64>>,
 }
 
 impl EarlyEnds {
     /// Counts under the metrics `instance` label.
-    pub fn new(instance: &str) -> Self {
+    pub fn new(instance: &str, stats: std::sync::Arc<super::stats::StatsCounters>) -> Self {
         EarlyEnds {
             instance: SharedString::from(instance.to_owned()),
+            stats,
             counts: Mutex::new(BTreeMap::new()),
         }
     }
@@ -60,6 +66,7 @@ impl EarlyEnds {
             "reason" => reason.clone(),
         )
         .increment(1);
+        self.stats.ended_early(end.stage.name(), reason.clone());
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         *counts.entry((end.stage.name(), reason)).or_default() += 1;
     }
@@ -149,7 +156,7 @@ mod tests {
 
     #[test]
     fn counts_are_taken_most_frequent_first_and_reset() {
-        let ends = EarlyEnds::new("test");
+        let ends = EarlyEnds::new("test", Default::default());
         let full = ConnectionEnd::local(Stage::Admission, DisconnectReason::TooManyPeers);
         let useless = ConnectionEnd::local(Stage::Checkpoint, DisconnectReason::UselessPeer);
         ends.record(Direction::Inbound, &useless);

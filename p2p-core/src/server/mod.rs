@@ -18,6 +18,7 @@ mod builder;
 mod connection;
 mod early_end;
 mod peers;
+mod stats;
 mod supervisor;
 
 use std::net::SocketAddr;
@@ -28,6 +29,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tower::{BoxError, Service};
 
 pub use builder::{NoEncryption, ServerBuilder};
+pub use stats::{EndedEarly, ServerStats};
 
 use crate::base::{Capability, DisconnectReason};
 use crate::candidates::FairMixAdder;
@@ -127,6 +129,7 @@ pub struct Server {
     candidate_sources: FairMixAdder<NodeAddr>,
     events: broadcast::Sender<PeerEvent>,
     node_info: Arc<NodeInfo>,
+    stats: Arc<stats::StatsCounters>,
 }
 
 /// The setup stack: the stage that turns a raw connection over `Io` into an
@@ -279,6 +282,12 @@ impl Server {
     /// What the local node looks like to others.
     pub fn node_info(&self) -> &NodeInfo {
         &self.node_info
+    }
+
+    /// What the server has done since it started: dials, accepted
+    /// connections, how many became peers, and why the others ended.
+    pub fn stats(&self) -> ServerStats {
+        self.stats.read()
     }
 
     /// The local `enode://` URL, if the server listens.

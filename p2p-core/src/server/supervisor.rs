@@ -14,6 +14,7 @@ use tracing::{debug, info};
 use super::connection::{closed, connection, Context, Stages};
 use super::early_end::EarlyEnds;
 use super::peers::{Admitted, Limits, PeerSet};
+use super::stats::StatsCounters;
 use super::{Command, HelloStack, SessionStack, SetupStack, COMMAND_QUEUE};
 use crate::base::DisconnectReason;
 use crate::candidates::{FairMix, FairMixAdder};
@@ -62,7 +63,12 @@ where
         stages: Stages<T, H, S>,
         config: Config,
         events: broadcast::Sender<PeerEvent>,
-    ) -> (Self, mpsc::Sender<Command>, FairMixAdder<NodeAddr>) {
+    ) -> (
+        Self,
+        mpsc::Sender<Command>,
+        FairMixAdder<NodeAddr>,
+        Arc<StatsCounters>,
+    ) {
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
         let (closing_tx, closing) = watch::channel(false);
         let (candidates, candidate_sources) = FairMix::new();
@@ -73,6 +79,7 @@ where
             dial.add_static(*node);
         }
         let metrics_instance = crate::layers::metrics::instance_label(&local_id);
+        let stats = Arc::new(StatsCounters::default());
         let supervisor = Supervisor {
             network,
             stages,
@@ -80,7 +87,8 @@ where
                 commands: commands.clone(),
                 handshake_timeout: config.handshake_timeout,
                 closing,
-                early_ends: EarlyEnds::new(&metrics_instance),
+                early_ends: EarlyEnds::new(&metrics_instance, stats.clone()),
+                stats: stats.clone(),
             }),
             metrics_instance,
             peers: PeerSet::new(local_id),
@@ -93,7 +101,7 @@ where
             closing: closing_tx,
             candidates,
         };
-        (supervisor, commands, candidate_sources)
+        (supervisor, commands, candidate_sources, stats)
     }
 
     pub(super) async fn run<C>(mut self, listener: Option<N::Listener>)
@@ -226,6 +234,7 @@ where
         let admitted = self.peers.admit(serial, info)?;
         let info = &admitted.info;
         self.dial.peer_added(info.id, info.direction, now);
+        self.context.stats.became_peer(info.direction);
         self.record_peers();
         // Per-peer lines are debug: the application hears of each peer
         // through `PeerEvent` and logs it as it likes; a library line at
@@ -279,6 +288,7 @@ where
                 continue;
             }
             let (context, stages) = (self.context.clone(), self.stages.clone());
+            context.stats.dialed();
             let dial_timeout = self.config.dial_timeout;
             let network = self.network.clone();
             self.tasks.spawn(async move {
@@ -371,6 +381,7 @@ where
     loop {
         match listener.accept().await {
             Ok((io, remote)) => {
+                context.stats.accepted();
                 let conn = Connecting::inbound(io, remote);
                 let task = connection(context.clone(), stages.clone(), conn, None);
                 if context.commands.send(Command::Spawn(task)).await.is_err() {
