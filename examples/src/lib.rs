@@ -1,6 +1,7 @@
 //! Shared pieces of the example programs.
 
 pub mod metrics_endpoint;
+pub mod node;
 pub mod process;
 
 use std::sync::Arc;

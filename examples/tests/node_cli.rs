@@ -8,15 +8,40 @@ use std::time::Duration;
 use tokio::process::Command;
 use tokio::time::timeout;
 
-/// Runs the node with `args` in a fresh data directory; returns whether it
-/// succeeded and what it wrote to stderr.
+/// The devnet's genesis file in `dir` (a private chain, id 1337), so that a
+/// single node never takes a public network's bootnodes.
+fn genesis_file(dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join("genesis.json");
+    std::fs::write(&path, examples::node::devnet::genesis_json()).unwrap();
+    path
+}
+
+fn scratch_dir() -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("node-cli-{:016x}", rand::random::<u64>()))
+}
+
+/// Runs one node (on a private chain unless `args` name a genesis file) with
+/// `args` in a fresh data directory; returns whether it succeeded and what
+/// it wrote to stderr.
 async fn node(args: &[&str]) -> (bool, String) {
-    let datadir = std::env::temp_dir().join(format!("node-cli-{:016x}", rand::random::<u64>()));
-    let child = Command::new(env!("CARGO_BIN_EXE_node"))
-        .arg("--datadir")
-        .arg(&datadir)
+    let datadir = scratch_dir();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_node"));
+    command.arg("--datadir").arg(&datadir);
+    if !args.contains(&"--genesis") {
+        command.arg("--genesis").arg(genesis_file(&datadir));
+    }
+    let out = run(command
         .args(["--listen", "127.0.0.1:0", "--no-discovery"])
-        .args(args)
+        .args(args))
+    .await;
+    let _ = std::fs::remove_dir_all(&datadir);
+    out
+}
+
+/// Runs `command` to its end (bounded); whether it succeeded and its stderr.
+async fn run(command: &mut Command) -> (bool, String) {
+    let child = command
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -28,7 +53,6 @@ async fn node(args: &[&str]) -> (bool, String) {
         .await
         .expect("the node exits on a bad argument")
         .unwrap();
-    let _ = std::fs::remove_dir_all(&datadir);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -97,4 +121,139 @@ async fn a_bad_verbosity_is_refused_naming_the_levels() {
     assert!(!ok);
     names(&stderr, "--verbosity");
     names(&stderr, "debug");
+}
+
+#[tokio::test]
+async fn an_unknown_network_is_refused_naming_the_known_ones() {
+    let (ok, stderr) =
+        run(Command::new(env!("CARGO_BIN_EXE_node")).args(["--network", "ropsten"])).await;
+    assert!(!ok);
+    names(&stderr, "--network");
+    names(&stderr, "mainnet, sepolia, hoodi");
+}
+
+#[tokio::test]
+async fn single_node_flags_are_refused_by_the_devnet() {
+    // No --network and no --genesis: the devnet, which picks its nodes'
+    // addresses and peers itself.
+    let (ok, stderr) = run(Command::new(env!("CARGO_BIN_EXE_node")).args([
+        "--listen",
+        "127.0.0.1:0",
+        "--no-discovery",
+    ]))
+    .await;
+    assert!(!ok);
+    names(&stderr, "--listen, --no-discovery");
+    names(&stderr, "devnet");
+}
+
+/// Reads `out` line by line until one contains every one of `wanted`;
+/// returns the lines read. Bounded by the caller's timeout.
+async fn read_until(
+    out: &mut (impl tokio::io::AsyncBufRead + Unpin),
+    wanted: &[&str],
+    seen: &mut Vec<String>,
+) {
+    use tokio::io::AsyncBufReadExt;
+    loop {
+        let mut line = String::new();
+        let n = out.read_line(&mut line).await.unwrap();
+        assert!(n > 0, "output ended before {wanted:?}: {seen:#?}");
+        let found = wanted.iter().all(|w| line.contains(w));
+        seen.push(line);
+        if found {
+            return;
+        }
+    }
+}
+
+/// Starting a node whose log lines a test reads from its stdout.
+trait SpawnLogging {
+    fn spawn_logging(&mut self) -> tokio::process::Child;
+}
+
+impl SpawnLogging for Command {
+    fn spawn_logging(&mut self) -> tokio::process::Child {
+        self.env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap()
+    }
+}
+
+/// Ends `child` as a service manager would (SIGTERM) and checks that it
+/// stops cleanly.
+async fn terminate(mut child: tokio::process::Child) {
+    let pid = child.id().unwrap() as i32;
+    // SAFETY: kill with a live child's pid and a valid signal.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let status = timeout(Duration::from_secs(30), child.wait())
+        .await
+        .expect("stops on SIGTERM")
+        .unwrap();
+    assert!(status.success(), "{status}");
+}
+
+#[tokio::test]
+async fn a_node_with_nobody_to_find_says_so_and_prints_its_enode_and_record() {
+    let datadir = scratch_dir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_node"))
+        .arg("--datadir")
+        .arg(&datadir)
+        .arg("--genesis")
+        .arg(genesis_file(&datadir))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--no-discovery",
+            "--status-interval",
+            "1s",
+        ])
+        .spawn_logging();
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    timeout(Duration::from_secs(30), async {
+        read_until(
+            &mut out,
+            &["network=chain 1337", "will find no peers"],
+            &mut seen,
+        )
+        .await;
+        read_until(&mut out, &["listening", "enode://"], &mut seen).await;
+        read_until(&mut out, &["node record", "enr:"], &mut seen).await;
+        read_until(&mut out, &["peers 0 (in 0, out 0)", "head #0"], &mut seen).await;
+    })
+    .await
+    .unwrap_or_else(|_| panic!("missing lines in {seen:#?}"));
+    terminate(child).await;
+    let _ = std::fs::remove_dir_all(&datadir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_command_runs_a_devnet_whose_nodes_connect() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_node"))
+        .args(["--nodes", "4", "--status-interval", "1s"])
+        .spawn_logging();
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    timeout(Duration::from_secs(60), async {
+        read_until(&mut out, &["starting a devnet", "nodes=4"], &mut seen).await;
+        read_until(&mut out, &["devnet bootnode", "enode://"], &mut seen).await;
+        // A table row for the last node showing peers: its columns are
+        // node, id, peers, ...
+        loop {
+            read_until(&mut out, &["…"], &mut seen).await;
+            let row: Vec<&str> = seen.last().unwrap().split_whitespace().collect();
+            if row[0] == "3" && row[2].parse::<u32>().unwrap() > 0 {
+                break;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the devnet's nodes did not connect: {seen:#?}"));
+    terminate(child).await;
 }

@@ -261,8 +261,18 @@ impl Discv5Service {
         let inner = self.inner.clone();
         crate::walk::random_walk(move || {
             let inner = inner.clone();
-            let lookup = lock(&inner).find_node(enr::NodeId::random());
+            // With an empty table there is nobody to ask (the crate would
+            // say so in a warning each round): an empty round, and the walk
+            // backs off until someone contacts us or a bootnode answers.
+            let lookup = {
+                let service = lock(&inner);
+                (!service.table_entries_id().is_empty())
+                    .then(|| service.find_node(enr::NodeId::random()))
+            };
             async move {
+                let Some(lookup) = lookup else {
+                    return Some(Vec::new());
+                };
                 match lookup.await {
                     // v5 asks each node for the nodes at a few log distances
                     // from it, so in a small network a random target can
@@ -303,8 +313,8 @@ impl Discv5Service {
         Ok(true)
     }
 
-    /// Stops the service.
-    pub fn shutdown(self) {
+    /// Stops the service (its socket closes; the candidate streams end).
+    pub fn shutdown(&self) {
         lock(&self.inner).shutdown();
     }
 }

@@ -1,43 +1,38 @@
-//! A devp2p node: a [`Server`] over RLPx offering `eth/68` to `eth/71` (on
-//! Ethereum mainnet, as a node that has not synced yet: its chain is the
-//! genesis block) and the `pingpong/1` demo capability, logging its peers as
-//! they come and go.
+//! A devp2p node. With no flags it runs a devnet: [`DEFAULT_NODES`] nodes
+//! in this process on 127.0.0.1 that find each other through discovery v4
+//! and v5, speak eth on a small generated chain and fetch the blocks they
+//! lack from each other, with a live table of what each node does.
 //!
-//! Runs with no flags: the node key lives in the data directory (created on
-//! first start), the node listens on 0.0.0.0:30303 (TCP for RLPx, UDP for
-//! discovery v4) and dials the nodes discovery finds, starting from the
-//! bootnodes given with `--bootnode` or in the configuration. Known nodes are
-//! kept in `nodes.redb` in the data directory, so a restart needs no
-//! bootnode. A TOML file can set everything the server's [`Config`] holds.
-//!
-//! With `--genesis` (and `--import`), the node serves another chain instead:
-//! a private or test network given by its genesis file and a chain export.
+//! `--network mainnet|sepolia|hoodi` joins a public network instead (its
+//! bootnodes, DNS tree, genesis and fork schedule, from go-ethereum), and
+//! `--genesis genesis.json` a private one. The node key and the nodes
+//! discovery learned are kept in the data directory (by default the
+//! platform's, e.g. `~/.local/share/devp2p-rs/<network>`). A TOML file can
+//! set everything the server's [`Config`] holds.
 //!
 //! ```text
 //! cargo run --release -p examples --bin node -- --help
 //! ```
+//!
+//! [`DEFAULT_NODES`]: examples::node::devnet::DEFAULT_NODES
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Parser;
+use examples::node::devnet::{self, Devnet, DevnetSettings};
+use examples::node::status::Bytes;
+use examples::node::{ChainSetup, DiscoverySettings, NodeSettings, RunningNode};
 use p2p_core::config::Config;
-use p2p_core::dual::{DualNetwork, DualStage};
-use p2p_core::network::TcpNetwork;
-use p2p_core::{keyfile, Enode, NodeKey, PeerEvent, Protocol, Server};
-use p2p_discovery::dns::client::{DnsConfig, DnsDiscovery};
+use p2p_core::{keyfile, Enode, PeerEvent};
 use p2p_discovery::dns::tree::TreeUrl;
-use p2p_discovery::nodedb::NodeDb;
-use p2p_discovery::v4::service::{Discv4, Discv4Config};
-use p2p_discovery::v4::wire::NodeRecordV4;
-use p2p_discovery::v5::{Discv5Config, Discv5Service, Enr};
+use p2p_discovery::v5::Enr;
 use p2p_protocols::eth::genesis::Genesis;
-use p2p_protocols::eth::handler::EthHandler;
+use p2p_protocols::eth::networks::{self, Network};
 use p2p_protocols::eth::protocol::EthEvent;
-use p2p_rlpx::RlpxTransport;
-use quic_transport::QuicConfig;
-use tracing::info;
+use tracing::{info, warn};
 
 /// jemalloc by default: with its background thread it hands back what a
 /// wave of peers freed (about 90 % of it within a minute of 10,000 peers
@@ -63,7 +58,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser, Debug)]
 #[command(
     name = "node",
-    about = "A devp2p node speaking RLPx",
+    about = "A devp2p node speaking RLPx. With no flags: a devnet of nodes on 127.0.0.1.",
     version,
     after_help = "Logging: --verbosity sets the level of every line; RUST_LOG, when set, \
                   takes precedence with per-module filters (for example \
@@ -73,9 +68,18 @@ struct Args {
     /// How much to log: error, warn, info, debug or trace.
     #[arg(long, default_value = "info", value_name = "LEVEL")]
     verbosity: tracing::Level,
-    /// Directory holding the node key (`nodekey`, hex, as go-ethereum writes it).
-    #[arg(long, default_value = "devp2p-data")]
-    datadir: PathBuf,
+    /// The public network to join: mainnet, sepolia or hoodi. Without it
+    /// (and without --genesis) the node runs a local devnet.
+    #[arg(long, value_name = "NAME", value_parser = network_name, conflicts_with = "genesis")]
+    network: Option<&'static str>,
+    /// How many nodes the devnet runs.
+    #[arg(long, default_value_t = devnet::DEFAULT_NODES, value_name = "N")]
+    nodes: usize,
+    /// Directory holding the node key (`nodekey`, hex, as go-ethereum
+    /// writes it) and the nodes discovery learned (`nodes.redb`). Default:
+    /// `devp2p-rs/<network>` in the platform's data directory.
+    #[arg(long)]
+    datadir: Option<PathBuf>,
     /// A TOML file with the server configuration; flags given override it.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -85,12 +89,12 @@ struct Args {
     /// Static peers to keep connected, as `enode://` URLs (repeatable).
     #[arg(long = "peer")]
     peers: Vec<Enode>,
-    /// Most peers at once (default 50).
+    /// Most peers at once (default 50; 8 per devnet node).
     #[arg(long)]
     max_peers: Option<usize>,
-    /// Nodes to join the network through, as `enode://` URLs (repeatable);
-    /// added to the configuration's bootnodes.
-    #[arg(long = "bootnode")]
+    /// Nodes to join the network through, as `enode://` URLs or `enr:`
+    /// records (repeatable); they replace the network's own.
+    #[arg(long = "bootnode", value_parser = bootnode)]
     bootnodes: Vec<Enode>,
     /// Run without discovery: only static peers and inbound connections.
     #[arg(long)]
@@ -98,16 +102,17 @@ struct Args {
     /// Also run discovery v5 on this UDP port (on the listen address).
     #[arg(long)]
     discv5_port: Option<u16>,
-    /// Discovery v5 bootnodes, as `enr:` records (repeatable). Needs
-    /// `--discv5-port`.
+    /// Discovery v5 bootnodes, as `enr:` records (repeatable); they replace
+    /// the default ones. Needs `--discv5-port`.
     #[arg(long = "discv5-bootnode", requires = "discv5_port")]
     discv5_bootnodes: Vec<Enr>,
     /// EIP-1459 node lists to take dial candidates from, as
-    /// `enrtree://<key>@<domain>` URLs (repeatable).
+    /// `enrtree://<key>@<domain>` URLs (repeatable); they replace the
+    /// network's own.
     #[arg(long = "dns-tree", conflicts_with = "no_discovery")]
     dns_trees: Vec<TreeUrl>,
-    /// Serve the chain of this genesis file (the JSON `geth init` takes)
-    /// instead of mainnet; the network id is its chain id.
+    /// Serve the chain of this genesis file (the JSON `geth init` takes);
+    /// the network id is its chain id.
     #[arg(long)]
     genesis: Option<PathBuf>,
     /// Blocks to serve after the genesis, as `geth export` writes them (RLP
@@ -120,12 +125,40 @@ struct Args {
     /// both.
     #[arg(long)]
     quic_port: Option<u16>,
+    /// How often the status is written: a node's one-line status, or the
+    /// devnet's table when the output is not a terminal (on a terminal the
+    /// table is redrawn every 2 s).
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    status_interval: Duration,
     /// Serve Prometheus metrics at `http://<ADDR>/metrics` (for example
     /// 127.0.0.1:6060): handshake failures and early ends by reason, and the
     /// process's memory, descriptors and runtime tasks.
     #[arg(long, value_name = "ADDR")]
     metrics_addr: Option<SocketAddr>,
 }
+
+/// `--network`'s values.
+fn network_name(name: &str) -> Result<&'static str, String> {
+    networks::NAMES
+        .iter()
+        .find(|known| **known == name)
+        .copied()
+        .ok_or_else(|| format!("unknown network; known: {}", networks::NAMES.join(", ")))
+}
+
+/// A bootnode as an `enode://` URL or an `enr:` record.
+fn bootnode(text: &str) -> Result<Enode, String> {
+    if text.starts_with("enr:") {
+        let record: p2p_core::record::NodeRecord = text.parse()?;
+        p2p_core::record::enode(&record).ok_or_else(|| "the record has no IP address".to_owned())
+    } else {
+        text.parse().map_err(|e| format!("{e}"))
+    }
+}
+
+/// How often the devnet's table is redrawn on a terminal (elsewhere, as in
+/// a log file, it is written every `--status-interval`).
+const TABLE_INTERVAL: Duration = Duration::from_secs(2);
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -140,12 +173,14 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run() -> Result<(), Box<dyn std::error::Error>> {
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+async fn run() -> Result<(), BoxError> {
     let args = Args::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| args.verbosity.as_str().to_lowercase().into()),
+                .unwrap_or_else(|_| default_log_filter(args.verbosity).into()),
         )
         .init();
     examples::raise_fd_limit();
@@ -153,13 +188,178 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         examples::metrics_endpoint::serve(addr)?;
         info!(%addr, "serving metrics at /metrics");
     }
+    examples::return_freed_memory();
+    if args.network.is_none() && args.genesis.is_none() {
+        return run_devnet(&args).await;
+    }
+    run_node(&args).await
+}
 
+/// The log filter for `--verbosity level`: that level everywhere, except
+/// that the discv5 crate's own start and stop lines (one per service, a
+/// screenful in a devnet) show only from debug up.
+fn default_log_filter(level: tracing::Level) -> String {
+    let level = level.as_str().to_lowercase();
+    if matches!(level.as_str(), "debug" | "trace") {
+        level
+    } else {
+        format!("{level},discv5=warn")
+    }
+}
+
+/// Flags that set up one node and mean nothing to a devnet, whose nodes
+/// take their addresses, keys and peers from the devnet itself.
+fn single_node_flags(args: &Args) -> Vec<&'static str> {
+    let given = [
+        ("--datadir", args.datadir.is_some()),
+        ("--config", args.config.is_some()),
+        ("--listen", args.listen.is_some()),
+        ("--peer", !args.peers.is_empty()),
+        ("--bootnode", !args.bootnodes.is_empty()),
+        ("--no-discovery", args.no_discovery),
+        ("--discv5-port", args.discv5_port.is_some()),
+        ("--dns-tree", !args.dns_trees.is_empty()),
+        ("--quic-port", args.quic_port.is_some()),
+    ];
+    given
+        .into_iter()
+        .filter(|(_, given)| *given)
+        .map(|(flag, _)| flag)
+        .collect()
+}
+
+async fn run_devnet(args: &Args) -> Result<(), BoxError> {
+    let ignored = single_node_flags(args);
+    if !ignored.is_empty() {
+        return Err(format!(
+            "{} set up a single node; the devnet (the default without --network or \
+             --genesis) chooses its nodes' own",
+            ignored.join(", ")
+        )
+        .into());
+    }
+    let settings = DevnetSettings {
+        nodes: args.nodes,
+        max_peers: args.max_peers.unwrap_or(devnet::DEFAULT_MAX_PEERS),
+        ..DevnetSettings::default()
+    };
+    info!(
+        nodes = settings.nodes,
+        chain_id = devnet::CHAIN_ID,
+        "starting a devnet on 127.0.0.1 (use --network to join a public network)"
+    );
+    let devnet = Devnet::start(settings).await?;
+    let first = &devnet.nodes[0];
+    if let Some(enode) = first.enode() {
+        info!(%enode, "devnet bootnode");
+    }
+    if let Some(enr) = first.enr().await {
+        info!(%enr, "devnet bootnode record");
+    }
+    let terminal = std::io::stdout().is_terminal();
+    let mut tick = tokio::time::interval(if terminal {
+        TABLE_INTERVAL
+    } else {
+        args.status_interval
+    });
+    let mut stop = std::pin::pin!(stop_signal());
+    loop {
+        tokio::select! {
+            _ = tick.tick() => print_table(&devnet, terminal).await,
+            result = &mut stop => {
+                result?;
+                break;
+            }
+        }
+    }
+    info!("stopping the devnet");
+    devnet.stop().await;
+    Ok(())
+}
+
+/// The devnet's table: one row per node.
+async fn print_table(devnet: &Devnet, redraw: bool) {
+    use std::fmt::Write;
+    let statuses = devnet.statuses().await;
+    let mut table = String::new();
+    if redraw {
+        // Clear the screen and go home, so the table updates in place.
+        table.push_str("\x1b[2J\x1b[H");
+    }
+    let _ = writeln!(
+        table,
+        "{:>4}  {:<18} {:>5} {:>4} {:>4} {:>5} {:>5} {:>6} {:>9} {:>11} {:>11}",
+        "node", "id", "peers", "in", "out", "v4", "v5", "head", "fetched", "received", "sent"
+    );
+    for (index, (node, status)) in devnet.nodes.iter().zip(&statuses).enumerate() {
+        let id = node.server.node_info().id.to_string();
+        let _ = writeln!(
+            table,
+            "{:>4}  {:<18} {:>5} {:>4} {:>4} {:>5} {:>5} {:>6} {:>9} {:>11} {:>11}",
+            index,
+            format!("{}…", &id[..16.min(id.len())]),
+            status.peers(),
+            status.peers_in,
+            status.peers_out,
+            status.table_v4.unwrap_or(0),
+            status.table_v5.unwrap_or(0),
+            status.head,
+            devnet.imported(index),
+            Bytes(status.traffic.ingress_bytes).to_string(),
+            Bytes(status.traffic.egress_bytes).to_string(),
+        );
+    }
+    let _ = writeln!(table, "Ctrl-C stops the devnet.");
+    print!("{table}");
+}
+
+/// Resolves on Ctrl-C or SIGTERM (what service managers send).
+async fn stop_signal() -> Result<(), BoxError> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result?,
+        _ = terminate.recv() => {}
+    }
+    Ok(())
+}
+
+/// Reads a file a flag names, saying which flag and file on failure.
+fn read(flag: &str, path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{flag} {}: {e}", path.display()))
+}
+
+async fn run_node(args: &Args) -> Result<(), BoxError> {
+    let network = args.network.and_then(Network::by_name);
+    let chain = match (&network, &args.genesis) {
+        (Some(network), _) => ChainSetup::network(network),
+        (None, Some(path)) => {
+            let genesis = Genesis::from_json(&read("--genesis", path)?)
+                .map_err(|e| format!("--genesis {}: {e}", path.display()))?;
+            let chain = ChainSetup::genesis(&genesis)
+                .map_err(|e| format!("--genesis {}: {e}", path.display()))?;
+            if let Some(import) = &args.import {
+                let count = chain
+                    .chain
+                    .import_export(&read("--import", import)?)
+                    .map_err(|e| format!("--import {}: {e}", import.display()))?;
+                info!(blocks = count, file = %import.display(), "chain imported");
+            }
+            chain
+        }
+        (None, None) => unreachable!("the devnet runs without either"),
+    };
+    let datadir = match &args.datadir {
+        Some(dir) => dir.clone(),
+        None => default_datadir(&chain.name)?,
+    };
     let mut config = match &args.config {
-        Some(path) => Config::from_toml_file(path)?,
+        Some(path) => {
+            Config::from_toml_file(path).map_err(|e| format!("--config {}: {e}", path.display()))?
+        }
         None => Config::default(),
     };
     if config.private_key.is_none() {
-        config.private_key = Some(keyfile::load_or_generate(&args.datadir.join("nodekey"))?);
+        config.private_key = Some(keyfile::load_or_generate(&datadir.join("nodekey"))?);
     }
     if let Some(listen) = args.listen {
         config.listen_addr = Some(listen);
@@ -167,162 +367,108 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(max_peers) = args.max_peers {
         config.max_peers = max_peers;
     }
-    config.static_nodes.extend(args.peers);
-    config.bootnodes.extend(args.bootnodes);
+    config.static_nodes.extend(args.peers.iter().copied());
+    let mut dns_trees = args.dns_trees.clone();
+    let mut v5_bootnodes = args.discv5_bootnodes.clone();
+    if !args.bootnodes.is_empty() {
+        config.bootnodes = args.bootnodes.clone();
+    } else if let (Some(network), true) = (&network, config.bootnodes.is_empty()) {
+        config.bootnodes = network.bootnode_enodes();
+    }
+    if let (Some(network), true) = (&network, dns_trees.is_empty()) {
+        dns_trees.push(network.dns_tree.parse()?);
+    }
+    if v5_bootnodes.is_empty() && network.is_some() {
+        v5_bootnodes = networks::V5_BOOTNODES
+            .iter()
+            .filter_map(|text| text.parse().ok())
+            .collect();
+    }
     config.validate()?;
-
+    let discovery = DiscoverySettings {
+        v4: !args.no_discovery,
+        v5_port: args.discv5_port.filter(|_| !args.no_discovery),
+        v5_bootnodes,
+        dns_trees: if args.no_discovery {
+            Vec::new()
+        } else {
+            dns_trees
+        },
+        node_db: Some(datadir.join("nodes.redb")),
+    };
+    let finds_nothing = discovery.dns_trees.is_empty()
+        && (args.no_discovery || config.bootnodes.is_empty())
+        && config.static_nodes.is_empty();
+    let name = chain.name.clone();
+    let head = chain.chain.head_number();
+    let genesis = chain.spec.genesis();
     let key = config.key()?.clone();
-    let bootnodes = config.bootnodes.clone();
-    let mut protocols: Vec<Arc<dyn Protocol>> = examples::default_protocols();
-    let (eth, chain) = match &args.genesis {
-        Some(path) => {
-            let read = |flag: &str, path: &Path| {
-                std::fs::read(path).map_err(|e| format!("{flag} {}: {e}", path.display()))
-            };
-            let genesis = Genesis::from_json(&read("--genesis", path)?)
-                .map_err(|e| format!("--genesis {}: {e}", path.display()))?;
-            let export = args
-                .import
-                .as_deref()
-                .map(|path| read("--import", path))
-                .transpose()?;
-            examples::genesis_eth(&genesis, export.as_deref())?
-        }
-        None => examples::mainnet_eth(),
-    };
-    let head = chain.head();
-    info!(number = head.number, hash = ?head.hash, genesis = ?chain.genesis_hash(), "serving chain");
-    protocols.extend(eth.protocols());
-    let mut eth_events = eth.subscribe();
-    let builder = Server::builder(key.clone())
-        .config(config)
-        .protocols(protocols);
-    // Where QUIC listens, for the node records discovery announces.
-    let mut quic_listen = None;
-    let server = match args.quic_port {
-        None => builder.encryption(RlpxTransport::new).start().await?,
-        Some(port) => {
-            let quic = quic_transport::transport(QuicConfig::default())?;
-            let quic_addr = Arc::new(std::sync::Mutex::new(None));
-            let kept = quic_addr.clone();
-            let server = builder
-                .transport(move |key| {
-                    let (quic_network, quic_stage) = quic(key.clone());
-                    // QUIC for the nodes whose records offer it, RLPx over
-                    // TCP for the others.
-                    let network = DualNetwork::new(TcpNetwork::new(), quic_network)
-                        .second_port(Some(port))
-                        .prefer_second(true);
-                    *kept
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(network.clone());
-                    (network, DualStage::new(RlpxTransport::new(key), quic_stage))
-                })
-                .start()
-                .await?;
-            let network = quic_addr
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take();
-            quic_listen = network.and_then(|n| n.second_listen_addr());
-            if let Some(quic) = quic_listen {
-                info!(%quic, "listening for QUIC");
-            }
-            server
-        }
-    };
-    // Subscribed before discovery or any dial can add a peer, so the first
-    // peer's line is not lost.
-    let mut events = server.subscribe_events();
-    if let Some(enode) = server.local_enode() {
+    let node = RunningNode::start(NodeSettings {
+        key,
+        config,
+        chain,
+        discovery,
+        quic_port: args.quic_port,
+        protocols: examples::default_protocols(),
+    })
+    .await?;
+    info!(network = %name, head, genesis = ?genesis, datadir = %datadir.display(), "serving the chain");
+    if finds_nothing {
+        warn!(
+            network = %name,
+            "no bootnodes, DNS trees or static peers: this node will find no peers; \
+             it waits for others to dial it (give --bootnode, --dns-tree or --peer)"
+        );
+    }
+    if let Some(enode) = node.enode() {
         info!(%enode, "listening");
     }
-    let discovery = match server.node_info().listen_addr {
-        Some(listen) if !args.no_discovery => {
-            let quic_port = quic_listen.map(|addr| addr.port());
-            let discovery =
-                start_discovery(&key, listen, quic_port, bootnodes, &args.datadir).await?;
-            info!(udp = %discovery.local_addr(), "discovery v4 running");
-            server.add_candidate_source(discovery.random_nodes());
-            Some(discovery)
-        }
-        _ => None,
-    };
-    let discovery_v5 = match (server.node_info().listen_addr, args.discv5_port) {
-        (Some(listen), Some(port)) if !args.no_discovery => {
-            let bootnodes = args.discv5_bootnodes.clone();
-            let config = Discv5Config {
-                listen: SocketAddr::new(listen.ip(), port),
-                tcp_port: listen.port(),
-                quic_port: quic_listen.map(|addr| addr.port()),
-                bootnodes,
-                ..Discv5Config::default()
-            };
-            let v5 = Discv5Service::start(&key, config).await?;
-            info!(udp = %v5.local_addr(), enr = %v5.local_enr().to_base64(), "discovery v5 running");
-            server.add_candidate_source(v5.random_nodes());
-            Some(v5)
-        }
-        _ => None,
-    };
-    if !args.dns_trees.is_empty() && !args.no_discovery {
-        let dns = DnsDiscovery::new(args.dns_trees.clone(), DnsConfig::default())?;
-        info!(trees = args.dns_trees.len(), "DNS discovery running");
-        server.add_candidate_source(dns.random_nodes());
+    if let Some(quic) = node.quic_listen {
+        info!(%quic, "listening for QUIC");
     }
+    if let Some(enr) = node.enr().await {
+        info!(%enr, "node record");
+    }
+    let result = serve(&node, args.status_interval).await;
+    info!("stopping");
+    node.stop().await;
+    result
+}
 
-    examples::return_freed_memory();
-    // Ctrl-C or SIGTERM (what service managers send) stop the node gracefully.
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    let mut ctrl_c = std::pin::pin!(tokio::signal::ctrl_c());
+/// Logs the node's peers as they come and go and its status every
+/// `every`, until Ctrl-C or SIGTERM.
+async fn serve(node: &RunningNode, every: Duration) -> Result<(), BoxError> {
+    let (mut events, mut eth_events) = node.events();
+    let mut status = tokio::time::interval(every);
+    status.tick().await;
+    let mut stop = std::pin::pin!(stop_signal());
     loop {
         tokio::select! {
             event = events.recv() => match event {
                 Ok(PeerEvent::Added(peer)) => info!(id = %peer.id, client = %peer.client_id, caps = ?peer.shared.iter().map(|s| s.capability.to_string()).collect::<Vec<_>>(), "peer connected"),
                 Ok(PeerEvent::Dropped { id, end }) => info!(%id, %end, "peer disconnected"),
-                Ok(PeerEvent::Message { id, capability, code, size, inbound }) => tracing::debug!(%id, %capability, code, size, inbound, "message"),
+                Ok(PeerEvent::Message { .. }) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => info!(missed = n, "events missed"),
-                Err(_) => break,
+                Err(_) => return Ok(()),
             },
             event = eth_events.recv() => match event {
                 Ok(EthEvent::Ready(peer)) => info!(id = %peer.id(), version = peer.version().number(), "eth peer ready"),
                 Ok(EthEvent::HandshakeFailed { peer, error }) => info!(id = %peer, %error, "eth handshake failed"),
-                Ok(EthEvent::Gone { peer, reason }) => tracing::debug!(id = %peer, ?reason, "eth peer gone"),
+                Ok(EthEvent::Gone { .. }) => {}
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => info!(missed = n, "eth events missed"),
-                Err(_) => break,
+                Err(_) => return Ok(()),
             },
-            _ = &mut ctrl_c => break,
-            _ = terminate.recv() => break,
+            _ = status.tick() => info!("{}", node.status().await),
+            result = &mut stop => return result,
         }
     }
-    info!("stopping");
-    server.stop().await;
-    if let Some(discovery) = discovery {
-        discovery.shutdown().await;
-    }
-    if let Some(v5) = discovery_v5 {
-        v5.shutdown();
-    }
-    Ok(())
 }
 
-/// Discovery v4 on the UDP port of the same address as RLPx, as other clients
-/// run it, with the node database in the data directory.
-async fn start_discovery(
-    key: &NodeKey,
-    listen: SocketAddr,
-    quic_port: Option<u16>,
-    bootnodes: Vec<Enode>,
-    datadir: &Path,
-) -> Result<Discv4, Box<dyn std::error::Error>> {
-    std::fs::create_dir_all(datadir)?;
-    let db = NodeDb::open(datadir.join("nodes.redb"))?;
-    let config = Discv4Config {
-        tcp_port: listen.port(),
-        quic_port,
-        bootnodes: bootnodes.into_iter().map(NodeRecordV4::from).collect(),
-        node_db: Some(Arc::new(db)),
-        ..Discv4Config::default()
-    };
-    Ok(Discv4::bind(key.clone(), listen, config).await?)
+/// `devp2p-rs/<network>` in the platform's data directory
+/// (`$XDG_DATA_HOME` or `~/.local/share` on Linux, `~/Library/Application
+/// Support` on macOS).
+fn default_datadir(network: &str) -> Result<PathBuf, String> {
+    let base = dirs::data_dir()
+        .ok_or("no data directory for this user (HOME unset?): give one with --datadir")?;
+    Ok(base.join("devp2p-rs").join(network.replace(' ', "-")))
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use futures::StreamExt;
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::JoinSet;
-use tracing::{debug, info};
+use tracing::debug;
 
 use super::connection::{closed, connection, Context, Stages};
 use super::early_end::EarlyEnds;
@@ -218,7 +218,7 @@ where
             }
             self.record_peers();
             let end = ConnectionEnd::local(Stage::Session, DisconnectReason::AlreadyConnected);
-            info!(%id, %end, "peer replaced by a newer connection");
+            debug!(%id, %end, "peer replaced by a newer connection");
             let _ = self.events.send(PeerEvent::Dropped { id, end });
         }
         Ok(reservation.serial)
@@ -318,7 +318,7 @@ where
     /// Stops accepting and dialing, disconnects every peer, and waits for
     /// every task to end while still serving their last requests.
     async fn shutdown(&mut self) {
-        info!(peers = self.peers.len(), "stopping");
+        debug!(peers = self.peers.len(), "stopping");
         // Stops the accept loop, dials and handshakes in progress.
         let _ = self.closing.send(true);
         self.peers.stop_all(DisconnectReason::ClientQuitting);

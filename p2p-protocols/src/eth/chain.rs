@@ -200,8 +200,10 @@ impl MemoryChain {
     /// Appends `count` made-up blocks, each with `txs_per_block` legacy-shaped
     /// transactions and a receipt with one log per transaction. The content
     /// is deterministic, so two chains grown alike are equal. For tests,
-    /// examples and benchmarks: the blocks are well-formed on the wire, not
-    /// valid under consensus rules.
+    /// examples and benchmarks: the blocks are well-formed on the wire and
+    /// their headers commit to their bodies and receipts (a fetched body or
+    /// receipt list can be checked against the header), but they are not
+    /// valid under consensus rules (the state root is made up).
     pub fn grow(&self, count: u64, txs_per_block: usize) {
         for _ in 0..count {
             let (parent, number, time) = {
@@ -235,8 +237,8 @@ impl MemoryChain {
                 parent_hash: parent,
                 ommers_hash: EMPTY_OMMERS_HASH,
                 state_root: keccak256(&number.to_le_bytes()),
-                transactions_root: keccak256(&[number as u8, 1]),
-                receipts_root: keccak256(&[number as u8, 2]),
+                transactions_root: super::roots::transactions_root(&transactions),
+                receipts_root: super::roots::receipts_root(&receipts),
                 logs_bloom: bloom,
                 difficulty: U256::from(131_072u64),
                 number,

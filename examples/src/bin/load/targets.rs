@@ -176,11 +176,20 @@ fn ours(
         .args(["--max-peers", &launch.max_peers.to_string()])
         .args(["--metrics-addr", &metrics.to_string()])
         .arg("--no-discovery");
-    if let Some(chain) = &launch.chain {
-        cmd.arg("--genesis")
-            .arg(chain.join("genesis.json"))
-            .arg("--import")
-            .arg(chain.join("chain.rlp"));
+    match &launch.chain {
+        Some(chain) => {
+            cmd.arg("--genesis")
+                .arg(chain.join("genesis.json"))
+                .arg("--import")
+                .arg(chain.join("chain.rlp"));
+        }
+        None => {
+            // A private chain of the genesis block alone: one node, no
+            // public network's presets.
+            let genesis = dir.join("genesis.json");
+            std::fs::write(&genesis, examples::node::devnet::genesis_json())?;
+            cmd.arg("--genesis").arg(genesis);
+        }
     }
     Ok(cmd)
 }
