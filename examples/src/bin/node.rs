@@ -22,9 +22,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
+use examples::node::admin_api::{self, AdminApi};
 use examples::node::devnet::{self, Devnet, DevnetSettings};
 use examples::node::status::Bytes;
-use examples::node::{ChainSetup, DiscoverySettings, NodeSettings, RunningNode};
+use examples::node::{ChainSetup, DiscoverySettings, NodeHandle, NodeSettings, RunningNode};
 use p2p_core::config::Config;
 use p2p_core::{keyfile, Enode, PeerEvent};
 use p2p_discovery::dns::tree::TreeUrl;
@@ -125,6 +126,14 @@ struct Args {
     /// both.
     #[arg(long)]
     quic_port: Option<u16>,
+    /// Where go-ethereum's admin API (admin, net, web3) listens, for HTTP
+    /// and WebSocket alike; loopback by default, as it can add and remove
+    /// peers. In a devnet, the first node's.
+    #[arg(long, default_value = admin_api::DEFAULT_ADDR, value_name = "ADDR")]
+    rpc_addr: SocketAddr,
+    /// Serve no admin API.
+    #[arg(long, conflicts_with = "rpc_addr")]
+    no_rpc: bool,
     /// How often the status is written: a node's one-line status, or the
     /// devnet's table when the output is not a terminal (on a terminal the
     /// table is redrawn every 2 s).
@@ -256,6 +265,7 @@ async fn run_devnet(args: &Args) -> Result<(), BoxError> {
     if let Some(enr) = first.enr().await {
         info!(%enr, "devnet bootnode record");
     }
+    let api = serve_admin_api(args, first.handle(), None).await?;
     let terminal = std::io::stdout().is_terminal();
     let mut tick = tokio::time::interval(if terminal {
         TABLE_INTERVAL
@@ -273,6 +283,9 @@ async fn run_devnet(args: &Args) -> Result<(), BoxError> {
         }
     }
     info!("stopping the devnet");
+    if let Some(api) = api {
+        api.stop().await;
+    }
     devnet.stop().await;
     Ok(())
 }
@@ -429,10 +442,37 @@ async fn run_node(args: &Args) -> Result<(), BoxError> {
     if let Some(enr) = node.enr().await {
         info!(%enr, "node record");
     }
+    let api = match serve_admin_api(args, node.handle(), Some(datadir)).await {
+        Ok(api) => api,
+        Err(e) => {
+            node.stop().await;
+            return Err(e);
+        }
+    };
     let result = serve(&node, args.status_interval).await;
     info!("stopping");
+    if let Some(api) = api {
+        api.stop().await;
+    }
     node.stop().await;
     result
+}
+
+/// The admin API for `node`, unless `--no-rpc`.
+async fn serve_admin_api(
+    args: &Args,
+    node: NodeHandle,
+    datadir: Option<PathBuf>,
+) -> Result<Option<AdminApi>, BoxError> {
+    if args.no_rpc {
+        return Ok(None);
+    }
+    let api = AdminApi::serve(args.rpc_addr, node, datadir)
+        .await
+        .map_err(|e| format!("--rpc-addr: {e} (--no-rpc serves none)"))?;
+    let addr = api.local_addr();
+    info!("admin API at http://{addr} and ws://{addr} (geth attach http://{addr})");
+    Ok(Some(api))
 }
 
 /// Logs the node's peers as they come and go and its status every

@@ -132,11 +132,11 @@ impl Devnet {
                 // of stars).
                 dial_ratio: 2,
                 client_id: format!("devp2p-rs-devnet/node-{index}"),
-                bootnodes: first.and_then(RunningNode::enode).into_iter().collect(),
+                bootnodes: first.and_then(|node| node.enode()).into_iter().collect(),
                 ..Config::default()
             };
             let v5_bootnodes = first
-                .and_then(RunningNode::discv5)
+                .and_then(|node| node.discv5())
                 .map(|v5| v5.local_enr())
                 .into_iter()
                 .collect();
@@ -187,7 +187,7 @@ impl Devnet {
 
     /// Each node's status, in node order.
     pub async fn statuses(&self) -> Vec<NodeStatus> {
-        futures::future::join_all(self.nodes.iter().map(RunningNode::status)).await
+        futures::future::join_all(self.nodes.iter().map(|node| node.status())).await
     }
 
     /// Blocks node `index` fetched from its peers so far.

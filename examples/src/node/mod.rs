@@ -5,6 +5,7 @@
 //! one process ([`devnet`]). The `node` binary parses flags into
 //! [`NodeSettings`] and runs one node or a devnet.
 
+pub mod admin_api;
 pub mod chain;
 pub mod devnet;
 mod fork_record;
@@ -25,7 +26,7 @@ use p2p_core::{Enode, NodeKey, Protocol, Server};
 use p2p_discovery::dns::client::{DnsConfig, DnsDiscovery};
 use p2p_discovery::dns::tree::TreeUrl;
 use p2p_discovery::nodedb::NodeDb;
-use p2p_discovery::v4::service::{Discv4, Discv4Config};
+use p2p_discovery::v4::service::{Discv4, Discv4Config, Discv4Handle};
 use p2p_discovery::v4::wire::NodeRecordV4;
 use p2p_discovery::v5::{Discv5Config, Discv5Service, Enr};
 use p2p_protocols::eth::protocol::Eth;
@@ -81,8 +82,17 @@ pub struct NodeSettings {
     pub protocols: Vec<Arc<dyn Protocol>>,
 }
 
-/// A started node; [`stop`](Self::stop) ends it.
+/// A started node; [`stop`](Self::stop) ends it. Derefs to its
+/// [`NodeHandle`], which other tasks (an admin API, a dashboard) hold.
 pub struct RunningNode {
+    handle: NodeHandle,
+    discv4: Option<Discv4>,
+    fork_record: JoinHandle<()>,
+}
+
+/// What the rest of a program uses of a running node; cheap to clone.
+#[derive(Clone)]
+pub struct NodeHandle {
     /// The server.
     pub server: Server,
     /// The eth capability: its peers, their requests, its events.
@@ -96,10 +106,20 @@ pub struct RunningNode {
     key: NodeKey,
     /// Subscriptions taken before any peer could connect, for the first
     /// caller of [`events`](Self::events).
-    first_events: std::sync::Mutex<Option<Events>>,
-    discv4: Option<Discv4>,
+    first_events: Arc<std::sync::Mutex<Option<Events>>>,
+    discv4: Option<Discv4Handle>,
     discv5: Option<Arc<Discv5Service>>,
-    fork_record: JoinHandle<()>,
+    /// The peers kept connected: the configuration's static nodes and
+    /// those added since (the admin API's `static` flag).
+    static_peers: Arc<std::sync::Mutex<std::collections::HashSet<p2p_core::PeerId>>>,
+}
+
+impl std::ops::Deref for RunningNode {
+    type Target = NodeHandle;
+
+    fn deref(&self) -> &NodeHandle {
+        &self.handle
+    }
 }
 
 impl RunningNode {
@@ -115,6 +135,7 @@ impl RunningNode {
             mut protocols,
         } = settings;
         let bootnodes = config.bootnodes.clone();
+        let static_peers = config.static_nodes.iter().map(|n| n.id).collect();
         let eth = chain.eth();
         let eth_events = eth.subscribe();
         protocols.extend(eth.protocols());
@@ -157,7 +178,10 @@ impl RunningNode {
         };
         // Before discovery can find anyone, and before anything else is
         // awaited: no peer has connected yet.
-        let first_events = std::sync::Mutex::new(Some((server.subscribe_events(), eth_events)));
+        let first_events = Arc::new(std::sync::Mutex::new(Some((
+            server.subscribe_events(),
+            eth_events,
+        ))));
         let fork_id = fork_record::head_fork_id(&chain.spec, &chain.chain);
         let listen = server.node_info().listen_addr;
         let quic_port = quic_listen.map(|addr| addr.port());
@@ -213,19 +237,43 @@ impl RunningNode {
             fork_id,
         ));
         Ok(RunningNode {
-            server,
-            eth,
-            chain,
-            traffic,
-            quic_listen,
-            key,
-            first_events,
+            handle: NodeHandle {
+                server,
+                eth,
+                chain,
+                traffic,
+                quic_listen,
+                key,
+                first_events,
+                discv4: discv4.as_ref().map(|v4| v4.handle()),
+                discv5,
+                static_peers: Arc::new(std::sync::Mutex::new(static_peers)),
+            },
             discv4,
-            discv5,
             fork_record,
         })
     }
 
+    /// A handle on the node for other tasks.
+    pub fn handle(&self) -> NodeHandle {
+        self.handle.clone()
+    }
+
+    /// Stops the node: every peer is told the client is quitting, discovery
+    /// saves its table and closes its sockets.
+    pub async fn stop(self) {
+        self.fork_record.abort();
+        self.handle.server.stop().await;
+        if let Some(v4) = self.discv4 {
+            v4.shutdown().await;
+        }
+        if let Some(v5) = &self.handle.discv5 {
+            v5.shutdown();
+        }
+    }
+}
+
+impl NodeHandle {
     /// The node's peer events and eth events: the first call gets every
     /// event since the server started; later calls, those from then on.
     pub fn events(&self) -> Events {
@@ -271,8 +319,33 @@ impl RunningNode {
         Some(record.record().to_base64())
     }
 
+    /// Keeps `node` connected, as a static peer.
+    pub async fn add_static_peer(&self, node: Enode) {
+        self.static_peers().insert(node.id);
+        self.server.add_peer(node).await;
+    }
+
+    /// Stops keeping `id` connected and disconnects it.
+    pub async fn remove_peer(&self, id: p2p_core::PeerId) {
+        self.static_peers().remove(&id);
+        self.server.remove_peer(id).await;
+    }
+
+    /// Whether `id` is kept connected.
+    pub fn is_static(&self, id: &p2p_core::PeerId) -> bool {
+        self.static_peers().contains(id)
+    }
+
+    fn static_peers(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashSet<p2p_core::PeerId>> {
+        self.static_peers
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Discovery v4, if it runs.
-    pub fn discv4(&self) -> Option<&Discv4> {
+    pub fn discv4(&self) -> Option<&Discv4Handle> {
         self.discv4.as_ref()
     }
 
@@ -302,19 +375,6 @@ impl RunningNode {
             table_v5: self.discv5.as_ref().map(|v5| v5.table_entries().len()),
             traffic: self.traffic.total(),
             head: self.chain.chain.head_number(),
-        }
-    }
-
-    /// Stops the node: every peer is told the client is quitting, discovery
-    /// saves its table and closes its sockets.
-    pub async fn stop(self) {
-        self.fork_record.abort();
-        self.server.stop().await;
-        if let Some(v4) = self.discv4 {
-            v4.shutdown().await;
-        }
-        if let Some(v5) = self.discv5 {
-            v5.shutdown();
         }
     }
 }

@@ -175,7 +175,7 @@ fn ours(
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--max-peers", &launch.max_peers.to_string()])
         .args(["--metrics-addr", &metrics.to_string()])
-        .arg("--no-discovery");
+        .args(["--no-discovery", "--no-rpc"]);
     match &launch.chain {
         Some(chain) => {
             cmd.arg("--genesis")
