@@ -12,12 +12,20 @@ use p2p_protocols::eth::genesis::{Genesis, GenesisError};
 use p2p_protocols::eth::handshake::ChainSpec;
 use p2p_protocols::eth::protocol::{Eth, EthConfig};
 use p2p_protocols::forkid::mainnet;
-use ping_pong_plugin::{PingPong, PingPongConfig};
+use ping_pong_plugin::{PingPong, PingPongConfig, RttTable};
 
 /// The capabilities the example node offers: `pingpong/1`, a plugin crate
 /// that depends only on `p2p-core`, measuring each peer's round-trip time.
 pub fn default_protocols() -> Vec<Arc<dyn Protocol>> {
-    vec![Arc::new(PingPong::new(PingPongConfig::default()))]
+    vec![ping_pong().0]
+}
+
+/// The `pingpong/1` capability and the round-trip times it measures, by
+/// peer.
+pub fn ping_pong() -> (Arc<dyn Protocol>, tokio::sync::watch::Receiver<RttTable>) {
+    let plugin = PingPong::new(PingPongConfig::default());
+    let rtts = plugin.subscribe();
+    (Arc::new(plugin), rtts)
 }
 
 /// The eth capability (eth/68 to eth/71) for Ethereum mainnet, serving a

@@ -1,11 +1,12 @@
-//! The node's Prometheus endpoint: the library's metrics (handshake failures,
-//! early ends by stage and reason, ...) and the process's own, the ones an
-//! operator, or a soak run, watches for leaks.
+//! The node's Prometheus metrics: the library's (handshake failures, early
+//! ends by stage and reason, ...), go-ethereum's p2p names
+//! ([`crate::node::geth_metrics`]) and the process's own, the ones an
+//! operator, or a soak run, watches for leaks. [`install`] sets up the
+//! recorder; the node's web server renders it at `/metrics`.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 /// Live tasks on the node's runtime: back at its idle count once peers have
 /// left, or a task leaked.
@@ -18,14 +19,13 @@ pub const OPEN_FDS: &str = "process_open_fds";
 /// seconds, cheap (a few reads of `/proc`).
 const REFRESH: Duration = Duration::from_secs(1);
 
-/// Serves every metric recorded in this process at `http://<addr>/metrics`
-/// and keeps the process gauges current. Installs the process-wide recorder,
-/// so call it once, from within the Tokio runtime.
-pub fn serve(addr: SocketAddr) -> Result<(), String> {
-    PrometheusBuilder::new()
-        .with_http_listener(addr)
-        .install()
-        .map_err(|e| format!("--metrics-addr {addr}: {e}"))?;
+/// Installs the process-wide Prometheus recorder and keeps the process
+/// gauges current; the handle renders the page. Call it once, from within
+/// the Tokio runtime.
+pub fn install() -> Result<PrometheusHandle, String> {
+    let handle = PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
     p2p_core::layers::metrics::describe();
     metrics::describe_gauge!(
         RUNTIME_ALIVE_TASKS,
@@ -38,10 +38,13 @@ pub fn serve(addr: SocketAddr) -> Result<(), String> {
     );
     metrics::describe_gauge!(OPEN_FDS, "Open file descriptors of the process");
     let runtime = tokio::runtime::Handle::current();
+    let upkeep = handle.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(REFRESH);
         loop {
             tick.tick().await;
+            // Histograms are summarised here rather than on each scrape.
+            upkeep.run_upkeep();
             metrics::gauge!(RUNTIME_ALIVE_TASKS).set(runtime.metrics().num_alive_tasks() as f64);
             if let Some(usage) = crate::process::usage(std::process::id()) {
                 metrics::gauge!(RESIDENT_MEMORY).set(usage.rss as f64);
@@ -49,5 +52,5 @@ pub fn serve(addr: SocketAddr) -> Result<(), String> {
             }
         }
     });
-    Ok(())
+    Ok(handle)
 }

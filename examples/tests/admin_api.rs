@@ -23,6 +23,7 @@ use common::geth::{go_ethereum, run, GoEthereum, WAIT};
 /// A node on the devnet's chain, on loopback, without discovery.
 async fn node(name: &str) -> RunningNode {
     let key = NodeKey::random();
+    let (ping_pong, rtts) = examples::ping_pong();
     let config = Config {
         private_key: Some(key.clone()),
         listen_addr: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
@@ -37,7 +38,8 @@ async fn node(name: &str) -> RunningNode {
         chain,
         discovery: DiscoverySettings::default(),
         quic_port: None,
-        protocols: examples::default_protocols(),
+        protocols: vec![ping_pong],
+        rtts: Some(rtts),
     })
     .await
     .unwrap()

@@ -214,6 +214,8 @@ async fn a_node_with_nobody_to_find_says_so_and_prints_its_enode_and_record() {
             "1s",
             "--rpc-addr",
             "127.0.0.1:0",
+            "--http-addr",
+            "127.0.0.1:0",
         ])
         .spawn_logging();
     let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
@@ -240,7 +242,7 @@ async fn a_node_with_nobody_to_find_says_so_and_prints_its_enode_and_record() {
 async fn the_default_command_runs_a_devnet_whose_nodes_connect() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_node"))
         .args(["--nodes", "4", "--status-interval", "1s"])
-        .args(["--rpc-addr", "127.0.0.1:0"])
+        .args(["--rpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
         .spawn_logging();
     let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
     let mut seen = Vec::new();

@@ -25,6 +25,7 @@ use clap::Parser;
 use examples::node::admin_api::{self, AdminApi};
 use examples::node::devnet::{self, Devnet, DevnetSettings};
 use examples::node::status::Bytes;
+use examples::node::web::{self, WebServer};
 use examples::node::{ChainSetup, DiscoverySettings, NodeHandle, NodeSettings, RunningNode};
 use p2p_core::config::Config;
 use p2p_core::{keyfile, Enode, PeerEvent};
@@ -139,11 +140,16 @@ struct Args {
     /// table is redrawn every 2 s).
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     status_interval: Duration,
-    /// Serve Prometheus metrics at `http://<ADDR>/metrics` (for example
-    /// 127.0.0.1:6060): handshake failures and early ends by reason, and the
-    /// process's memory, descriptors and runtime tasks.
-    #[arg(long, value_name = "ADDR")]
-    metrics_addr: Option<SocketAddr>,
+    /// Where the web server listens: the dashboard at `http://<ADDR>/`
+    /// (peers, discovery, refusals; a devnet's topology) and Prometheus
+    /// metrics at `/metrics` (go-ethereum's p2p names, handshake failures
+    /// and early ends by reason, the process's memory, descriptors and
+    /// tasks).
+    #[arg(long, alias = "metrics-addr", default_value = web::DEFAULT_ADDR, value_name = "ADDR")]
+    http_addr: SocketAddr,
+    /// Serve no dashboard and no metrics.
+    #[arg(long, conflicts_with = "http_addr")]
+    no_http: bool,
 }
 
 /// `--network`'s values.
@@ -193,10 +199,6 @@ async fn run() -> Result<(), BoxError> {
         )
         .init();
     examples::raise_fd_limit();
-    if let Some(addr) = args.metrics_addr {
-        examples::metrics_endpoint::serve(addr)?;
-        info!(%addr, "serving metrics at /metrics");
-    }
     examples::return_freed_memory();
     if args.network.is_none() && args.genesis.is_none() {
         return run_devnet(&args).await;
@@ -266,6 +268,8 @@ async fn run_devnet(args: &Args) -> Result<(), BoxError> {
         info!(%enr, "devnet bootnode record");
     }
     let api = serve_admin_api(args, first.handle(), None).await?;
+    let nodes = devnet.nodes.iter().map(|node| node.handle()).collect();
+    let web = serve_web(args, "devnet", nodes).await?;
     let terminal = std::io::stdout().is_terminal();
     let mut tick = tokio::time::interval(if terminal {
         TABLE_INTERVAL
@@ -285,6 +289,9 @@ async fn run_devnet(args: &Args) -> Result<(), BoxError> {
     info!("stopping the devnet");
     if let Some(api) = api {
         api.stop().await;
+    }
+    if let Some(web) = web {
+        web.stop().await;
     }
     devnet.stop().await;
     Ok(())
@@ -416,13 +423,15 @@ async fn run_node(args: &Args) -> Result<(), BoxError> {
     let head = chain.chain.head_number();
     let genesis = chain.spec.genesis();
     let key = config.key()?.clone();
+    let (ping_pong, rtts) = examples::ping_pong();
     let node = RunningNode::start(NodeSettings {
         key,
         config,
         chain,
         discovery,
         quic_port: args.quic_port,
-        protocols: examples::default_protocols(),
+        protocols: vec![ping_pong],
+        rtts: Some(rtts),
     })
     .await?;
     info!(network = %name, head, genesis = ?genesis, datadir = %datadir.display(), "serving the chain");
@@ -442,8 +451,13 @@ async fn run_node(args: &Args) -> Result<(), BoxError> {
     if let Some(enr) = node.enr().await {
         info!(%enr, "node record");
     }
-    let api = match serve_admin_api(args, node.handle(), Some(datadir)).await {
-        Ok(api) => api,
+    let servers = async {
+        let api = serve_admin_api(args, node.handle(), Some(datadir)).await?;
+        let web = serve_web(args, &name, vec![node.handle()]).await?;
+        Ok::<_, BoxError>((api, web))
+    };
+    let (api, web) = match servers.await {
+        Ok(servers) => servers,
         Err(e) => {
             node.stop().await;
             return Err(e);
@@ -453,6 +467,9 @@ async fn run_node(args: &Args) -> Result<(), BoxError> {
     info!("stopping");
     if let Some(api) = api {
         api.stop().await;
+    }
+    if let Some(web) = web {
+        web.stop().await;
     }
     node.stop().await;
     result
@@ -473,6 +490,24 @@ async fn serve_admin_api(
     let addr = api.local_addr();
     info!("admin API at http://{addr} and ws://{addr} (geth attach http://{addr})");
     Ok(Some(api))
+}
+
+/// The dashboard and metrics of `nodes`, unless `--no-http`.
+async fn serve_web(
+    args: &Args,
+    network: &str,
+    nodes: Vec<NodeHandle>,
+) -> Result<Option<WebServer>, BoxError> {
+    if args.no_http {
+        return Ok(None);
+    }
+    let metrics = examples::metrics_endpoint::install()?;
+    let web = WebServer::serve(args.http_addr, network.to_owned(), nodes, metrics)
+        .await
+        .map_err(|e| format!("--http-addr: {e} (--no-http serves none)"))?;
+    let addr = web.local_addr();
+    info!("dashboard at http://{addr}/, metrics at http://{addr}/metrics");
+    Ok(Some(web))
 }
 
 /// Logs the node's peers as they come and go and its status every

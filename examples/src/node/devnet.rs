@@ -122,6 +122,7 @@ impl Devnet {
         let mut nodes: Vec<RunningNode> = Vec::with_capacity(settings.nodes);
         for index in 0..settings.nodes {
             let key = NodeKey::random();
+            let (ping_pong, rtts) = crate::ping_pong();
             let first = nodes.first();
             let config = Config {
                 private_key: Some(key.clone()),
@@ -157,7 +158,8 @@ impl Devnet {
                     ..DiscoverySettings::default()
                 },
                 quic_port: None,
-                protocols: crate::default_protocols(),
+                protocols: vec![ping_pong],
+                rtts: Some(rtts),
             })
             .await?;
             nodes.push(node);

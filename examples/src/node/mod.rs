@@ -9,7 +9,9 @@ pub mod admin_api;
 pub mod chain;
 pub mod devnet;
 mod fork_record;
+pub mod geth_metrics;
 pub mod status;
+pub mod web;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -32,8 +34,9 @@ use p2p_discovery::v5::{Discv5Config, Discv5Service, Enr};
 use p2p_protocols::eth::protocol::Eth;
 use p2p_protocols::eth::protocol::EthEvent;
 use p2p_rlpx::RlpxTransport;
+use ping_pong_plugin::RttTable;
 use quic_transport::QuicConfig;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 pub use chain::ChainSetup;
@@ -80,6 +83,9 @@ pub struct NodeSettings {
     pub quic_port: Option<u16>,
     /// Capabilities offered beside eth.
     pub protocols: Vec<Arc<dyn Protocol>>,
+    /// Round-trip times by peer, if one of the capabilities measures them
+    /// (`pingpong/1` does: [`crate::ping_pong`]).
+    pub rtts: Option<watch::Receiver<RttTable>>,
 }
 
 /// A started node; [`stop`](Self::stop) ends it. Derefs to its
@@ -103,6 +109,8 @@ pub struct NodeHandle {
     pub traffic: TrafficLayer,
     /// Where QUIC listens, if it does.
     pub quic_listen: Option<SocketAddr>,
+    /// Round-trip times by peer, if measured.
+    pub rtts: Option<watch::Receiver<RttTable>>,
     key: NodeKey,
     /// Subscriptions taken before any peer could connect, for the first
     /// caller of [`events`](Self::events).
@@ -133,6 +141,7 @@ impl RunningNode {
             discovery,
             quic_port,
             mut protocols,
+            rtts,
         } = settings;
         let bootnodes = config.bootnodes.clone();
         let static_peers = config.static_nodes.iter().map(|n| n.id).collect();
@@ -243,6 +252,7 @@ impl RunningNode {
                 chain,
                 traffic,
                 quic_listen,
+                rtts,
                 key,
                 first_events,
                 discv4: discv4.as_ref().map(|v4| v4.handle()),

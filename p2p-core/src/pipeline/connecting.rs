@@ -9,7 +9,7 @@ use super::start::StartSignal;
 use crate::identity::PeerId;
 
 /// Which side opened the connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Direction {
     /// The remote dialed us.
     Inbound,

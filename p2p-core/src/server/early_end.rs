@@ -66,7 +66,8 @@ impl EarlyEnds {
             "reason" => reason.clone(),
         )
         .increment(1);
-        self.stats.ended_early(end.stage.name(), reason.clone());
+        self.stats
+            .ended_early(direction, end.stage.name(), reason.clone());
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         *counts.entry((end.stage.name(), reason)).or_default() += 1;
     }

@@ -18,6 +18,9 @@ pub struct ServerStats {
     pub dials: u64,
     /// Dials that became peers.
     pub dialed_peers: u64,
+    /// Dials whose connection could not be made (refused, unreachable,
+    /// timed out), before any handshake.
+    pub dial_failures: u64,
     /// Inbound connections accepted by the listener.
     pub accepted: u64,
     /// Accepted connections that became peers.
@@ -31,6 +34,8 @@ pub struct ServerStats {
 /// reason.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EndedEarly {
+    /// Whether we dialed it or accepted it.
+    pub direction: Direction,
     /// The pipeline stage they ended at (`setup`, `hello`, ...).
     pub stage: &'static str,
     /// Why: a refusal kind, a disconnect reason or an error name, from a
@@ -46,15 +51,20 @@ pub struct EndedEarly {
 pub(super) struct StatsCounters {
     dials: AtomicU64,
     dialed_peers: AtomicU64,
+    dial_failures: AtomicU64,
     accepted: AtomicU64,
     accepted_peers: AtomicU64,
     /// Bounded by the closed sets stage and reason come from.
-    ended_early: Mutex<BTreeMap<(&'static str, String), u64>>,
+    ended_early: Mutex<BTreeMap<(Direction, &'static str, String), u64>>,
 }
 
 impl StatsCounters {
     pub fn dialed(&self) {
         self.dials.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn dial_failed(&self) {
+        self.dial_failures.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn accepted(&self) {
@@ -69,12 +79,12 @@ impl StatsCounters {
         .fetch_add(1, Ordering::Relaxed);
     }
 
-    pub fn ended_early(&self, stage: &'static str, reason: String) {
+    pub fn ended_early(&self, direction: Direction, stage: &'static str, reason: String) {
         *self
             .ended_early
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .entry((stage, reason))
+            .entry((direction, stage, reason))
             .or_default() += 1;
     }
 
@@ -84,7 +94,8 @@ impl StatsCounters {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .map(|((stage, reason), &count)| EndedEarly {
+            .map(|((direction, stage, reason), &count)| EndedEarly {
+                direction: *direction,
                 stage,
                 reason: reason.clone(),
                 count,
@@ -94,6 +105,7 @@ impl StatsCounters {
         ServerStats {
             dials: self.dials.load(Ordering::Relaxed),
             dialed_peers: self.dialed_peers.load(Ordering::Relaxed),
+            dial_failures: self.dial_failures.load(Ordering::Relaxed),
             accepted: self.accepted.load(Ordering::Relaxed),
             accepted_peers: self.accepted_peers.load(Ordering::Relaxed),
             ended_early,

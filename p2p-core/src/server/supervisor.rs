@@ -304,10 +304,12 @@ where
                     }
                     Ok(Err(err)) => {
                         debug!(%addr, %err, "dial failed");
+                        context.stats.dial_failed();
                         let _ = context.commands.send(Command::DialDone(id, false)).await;
                     }
                     Err(_) => {
                         debug!(%addr, "dial timed out");
+                        context.stats.dial_failed();
                         let _ = context.commands.send(Command::DialDone(id, false)).await;
                     }
                 }

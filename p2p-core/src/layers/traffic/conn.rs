@@ -8,8 +8,12 @@ use std::task::{ready, Context, Poll};
 use futures::{Sink, Stream};
 use pin_project::{pin_project, pinned_drop};
 
-use super::layer::Shared;
+use std::collections::HashMap;
+
+use super::layer::{MessageKey, Shared};
 use super::stats::Counters;
+use crate::base::BASE_PROTOCOL_LENGTH;
+use crate::capability::CapabilityTable;
 use crate::identity::PeerId;
 use crate::msg::Msg;
 use crate::pipeline::MsgConn;
@@ -24,17 +28,58 @@ pub struct CountedConn<C> {
     id: PeerId,
     counters: Arc<Counters>,
     shared: Arc<Shared>,
+    /// The capabilities this connection runs, to name its messages.
+    table: CapabilityTable,
+    /// The counters of each connection-level code seen, so that counting a
+    /// message takes no lock.
+    by_code: HashMap<u64, Arc<Counters>>,
 }
 
 impl<C> CountedConn<C> {
-    pub(super) fn new(inner: C, id: PeerId, shared: Arc<Shared>) -> Self {
+    pub(super) fn new(inner: C, id: PeerId, table: CapabilityTable, shared: Arc<Shared>) -> Self {
         CountedConn {
             inner,
             id,
             counters: shared.open(id),
             shared,
+            table,
+            by_code: HashMap::new(),
         }
     }
+}
+
+/// The counters of connection-level `code` on a connection running `table`.
+fn message_counters<'a>(
+    by_code: &'a mut HashMap<u64, Arc<Counters>>,
+    table: &CapabilityTable,
+    shared: &Shared,
+    code: u64,
+) -> &'a Counters {
+    // Unowned codes all count as one, so a peer cannot grow the map.
+    let cache_key = if code < BASE_PROTOCOL_LENGTH || table.owner(code).is_some() {
+        code
+    } else {
+        u64::MAX
+    };
+    by_code.entry(cache_key).or_insert_with(|| {
+        let key = if code < BASE_PROTOCOL_LENGTH {
+            MessageKey {
+                protocol: "p2p".to_owned(),
+                code,
+            }
+        } else if let Some((_, cap)) = table.owner(code) {
+            MessageKey {
+                protocol: cap.capability.to_string(),
+                code: code - cap.offset,
+            }
+        } else {
+            MessageKey {
+                protocol: "unknown".to_owned(),
+                code: 0,
+            }
+        };
+        shared.message(key)
+    })
 }
 
 #[pinned_drop]
@@ -53,6 +98,8 @@ impl<C: MsgConn> Stream for CountedConn<C> {
         let item = ready!(this.inner.poll_next(cx));
         if let Some(Ok(msg)) = &item {
             this.counters.received(msg.payload.len());
+            message_counters(this.by_code, this.table, this.shared, msg.code)
+                .received(msg.payload.len());
         }
         Poll::Ready(item)
     }
@@ -67,9 +114,10 @@ impl<C: MsgConn> Sink<Msg> for CountedConn<C> {
 
     fn start_send(self: Pin<&mut Self>, msg: Msg) -> Result<(), Self::Error> {
         let this = self.project();
-        let len = msg.payload.len();
+        let (code, len) = (msg.code, msg.payload.len());
         this.inner.start_send(msg)?;
         this.counters.sent(len);
+        message_counters(this.by_code, this.table, this.shared, code).sent(len);
         Ok(())
     }
 

@@ -27,6 +27,20 @@ pub(super) struct Shared {
     live: Mutex<HashMap<PeerId, Arc<Counters>>>,
     /// What connections that ended carried.
     ended: Counters,
+    /// Every peer's traffic by message, since the layer was made. Bounded:
+    /// one entry per message code of a capability the server runs (codes no
+    /// capability owns share one entry).
+    by_message: Mutex<HashMap<MessageKey, Arc<Counters>>>,
+}
+
+/// A message as the traffic by message names it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageKey {
+    /// `p2p` for the base protocol, the capability (`eth/68`) for its
+    /// messages, `unknown` for codes no capability owns.
+    pub protocol: String,
+    /// The code within the capability (for `unknown`, 0).
+    pub code: u64,
 }
 
 impl Shared {
@@ -37,9 +51,19 @@ impl Shared {
 
     /// The counters of a connection to `id` that starts now.
     pub(super) fn open(&self, id: PeerId) -> Arc<Counters> {
-        let counters = Arc::new(Counters::default());
+        let counters = Arc::new(Counters::starting_now());
         self.live().insert(id, counters.clone());
         counters
+    }
+
+    /// The counters of message `key`, shared by every connection.
+    pub(super) fn message(&self, key: MessageKey) -> Arc<Counters> {
+        self.by_message
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key)
+            .or_default()
+            .clone()
     }
 
     /// A connection to `id` counting into `counters` ended: its counts move
@@ -67,6 +91,12 @@ impl TrafficLayer {
         self.shared.live().get(id).map(|c| c.read())
     }
 
+    /// How long connected peer `id` has been in its session; `None` when it
+    /// is not connected.
+    pub fn connected_for(&self, id: &PeerId) -> Option<std::time::Duration> {
+        self.shared.live().get(id)?.since.map(|t| t.elapsed())
+    }
+
     /// Everything every peer sent and received since the layer was made,
     /// connected peers and past ones.
     pub fn total(&self) -> TrafficStats {
@@ -76,6 +106,21 @@ impl TrafficLayer {
             .values()
             .fold(TrafficStats::default(), |sum, c| sum + c.read());
         live + self.shared.ended.read()
+    }
+
+    /// Everything every peer sent and received, by message, in order of
+    /// protocol and code.
+    pub fn by_message(&self) -> Vec<(MessageKey, TrafficStats)> {
+        let mut all: Vec<_> = self
+            .shared
+            .by_message
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(key, counters)| (key.clone(), counters.read()))
+            .collect();
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
     }
 }
 
@@ -112,8 +157,9 @@ where
 
     fn call(&mut self, peer: Established<C>) -> Self::Future {
         let id = peer.info.id;
+        let table = peer.info.shared.clone();
         let shared = self.shared.clone();
         self.inner
-            .call(peer.map_conn(|conn| CountedConn::new(conn, id, shared)))
+            .call(peer.map_conn(|conn| CountedConn::new(conn, id, table, shared)))
     }
 }

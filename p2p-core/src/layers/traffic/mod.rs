@@ -1,6 +1,6 @@
 //! Per-peer traffic: how many messages and payload bytes each connected peer
 //! sent and received, readable in-process while the peer is connected, and
-//! the node's totals since it started.
+//! the node's totals since it started, in all and by message.
 //!
 //! The [`metrics`](super::metrics) layer reports through a recorder for an
 //! exporter to scrape, labelled by capability and code; this one answers
@@ -28,7 +28,7 @@ mod layer;
 mod stats;
 
 pub use conn::CountedConn;
-pub use layer::{Traffic, TrafficLayer};
+pub use layer::{MessageKey, Traffic, TrafficLayer};
 pub use stats::TrafficStats;
 
 #[cfg(test)]

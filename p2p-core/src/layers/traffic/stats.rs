@@ -33,6 +33,8 @@ impl std::ops::Add for TrafficStats {
 /// Relaxed ordering: each counter is read on its own, for display.
 #[derive(Debug, Default)]
 pub(super) struct Counters {
+    /// When the connection started counting (`None` for shared totals).
+    pub(super) since: Option<std::time::Instant>,
     ingress_messages: AtomicU64,
     ingress_bytes: AtomicU64,
     egress_messages: AtomicU64,
@@ -40,6 +42,14 @@ pub(super) struct Counters {
 }
 
 impl Counters {
+    /// The counters of a connection that starts now.
+    pub(super) fn starting_now() -> Self {
+        Counters {
+            since: Some(std::time::Instant::now()),
+            ..Counters::default()
+        }
+    }
+
     pub(super) fn received(&self, bytes: usize) {
         self.ingress_messages.fetch_add(1, Ordering::Relaxed);
         self.ingress_bytes

@@ -6,7 +6,7 @@ use tower::{Layer, ServiceExt};
 
 use super::*;
 use crate::base::{Capability, DisconnectReason};
-use crate::capability::CapabilityTable;
+use crate::capability::{CapabilityTable, SharedCapability};
 use crate::identity::NodeKey;
 use crate::msg::Msg;
 use crate::peer::PeerInfo;
@@ -20,7 +20,11 @@ fn established(conn: MemConn) -> Established<MemConn> {
         direction: Direction::Inbound,
         client_id: "remote".into(),
         capabilities: vec![Capability::new("eth", 68)],
-        shared: CapabilityTable::default(),
+        shared: CapabilityTable::new(vec![SharedCapability {
+            capability: Capability::new("eth", 68),
+            offset: 0x10,
+            length: 17,
+        }]),
         listen_port: 0,
         trusted: false,
     };
@@ -46,7 +50,7 @@ async fn counts_each_peer_while_connected_and_keeps_the_totals_after() {
         let (counted_tx, released) = once.take().expect("one peer");
         async move {
             peer.conn.send(Msg::new(0x10, vec![0; 10])).await.unwrap();
-            peer.conn.send(Msg::new(0x11, vec![0; 20])).await.unwrap();
+            peer.conn.send(Msg::new(0x40, vec![0; 20])).await.unwrap();
             peer.conn.next().await.unwrap().unwrap();
             counted_tx.send(()).unwrap();
             let _ = released.await;
@@ -68,9 +72,33 @@ async fn counts_each_peer_while_connected_and_keeps_the_totals_after() {
     assert_eq!(traffic.peer(&id), Some(expected));
     assert_eq!(traffic.total(), expected);
     assert_eq!(traffic.peer(&NodeKey::random().id()), None);
+    assert!(traffic.connected_for(&id).is_some());
 
     release.send(()).unwrap();
     running.await.unwrap().unwrap();
     assert_eq!(traffic.peer(&id), None, "gone with its connection");
+    assert_eq!(traffic.connected_for(&id), None);
     assert_eq!(traffic.total(), expected, "its traffic stays in the total");
+    // By message: eth's codes relative to the capability, codes no
+    // capability owns as one.
+    let by_message: Vec<(String, u64, u64, u64)> = traffic
+        .by_message()
+        .into_iter()
+        .map(|(key, stats)| {
+            (
+                key.protocol,
+                key.code,
+                stats.ingress_bytes,
+                stats.egress_bytes,
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_message,
+        [
+            ("eth/68".to_owned(), 0, 0, 10),
+            ("eth/68".to_owned(), 2, 7, 0),
+            ("unknown".to_owned(), 0, 0, 20),
+        ]
+    );
 }
