@@ -353,6 +353,69 @@ async fn geth_dials_us_and_we_fetch_its_chain() {
     fetch_and_check_chain(&peer, &ge, node.chain.genesis_hash()).await;
 }
 
+/// The node as it runs, seen from discovery: a geth node given ours as its
+/// only bootnode finds our record (with its `eth` fork-id entry, which
+/// geth's dialer requires), dials us and completes the eth Status exchange.
+/// Our node dials nobody, so the connection is geth's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn geth_finds_us_through_discovery_and_dials_us_for_eth() {
+    use examples::node::{ChainSetup, DiscoverySettings, NodeSettings, RunningNode};
+    use p2p_protocols::eth::handler::EthHandler;
+    use p2p_protocols::eth::protocol::EthEvent;
+
+    let ge = go_ethereum();
+    let chain = ChainSetup::genesis(&ge.genesis()).unwrap();
+    chain.chain.import_export(&ge.chain_export()).unwrap();
+    let key = NodeKey::random();
+    let config = p2p_core::config::Config {
+        private_key: Some(key.clone()),
+        listen_addr: Some(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))),
+        no_dial: true,
+        ..Default::default()
+    };
+    let (ping_pong, rtts) = examples::ping_pong();
+    let node = RunningNode::start(NodeSettings {
+        key,
+        config,
+        chain,
+        discovery: DiscoverySettings {
+            v4: true,
+            ..DiscoverySettings::default()
+        },
+        quic_port: None,
+        protocols: vec![ping_pong],
+        rtts: Some(rtts),
+    })
+    .await
+    .unwrap();
+    let (_, mut eth_events) = node.events();
+    let enode = node.enode().unwrap();
+    let geth = Geth::start(&ge, GethDiscovery::V4(vec![enode.to_string()])).await;
+    // geth's dialer waits for its first lookups; a minute covers them.
+    let ready = timeout(Duration::from_secs(60), async {
+        loop {
+            match eth_events.recv().await {
+                Ok(EthEvent::Ready(peer)) if peer.id() == geth.enode.id => return peer,
+                Ok(_) => {}
+                Err(e) => panic!("eth events ended: {e}"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("geth never dialed us for eth; geth log:\n{}", geth.log()));
+    assert_eq!(
+        ready.peer().info().direction,
+        p2p_core::Direction::Inbound,
+        "geth dialed"
+    );
+    assert_eq!(ready.status().fork_id, {
+        let head = node.chain.chain.head();
+        node.chain.spec.forks().fork_id(head.number, head.timestamp)
+    });
+    drop(geth);
+    node.stop().await;
+}
+
 /// geth reads the Status of our node serving the imported chain: our head
 /// is its head. (Serving is checked case by case by the eth suite below.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
