@@ -263,3 +263,54 @@ async fn the_default_command_runs_a_devnet_whose_nodes_connect() {
     .unwrap_or_else(|_| panic!("the devnet's nodes did not connect: {seen:#?}"));
     terminate(child).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_static_peer_given_by_host_name_is_resolved_and_connected() {
+    let single = |datadir: &std::path::Path| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_node"));
+        command
+            .arg("--datadir")
+            .arg(datadir)
+            .arg("--genesis")
+            .arg(genesis_file(datadir))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--no-discovery",
+                "--no-rpc",
+                "--no-http",
+            ]);
+        command
+    };
+    let (dir_a, dir_b) = (scratch_dir(), scratch_dir());
+    let mut a = single(&dir_a).spawn_logging();
+    let mut a_out = tokio::io::BufReader::new(a.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    timeout(
+        Duration::from_secs(30),
+        read_until(&mut a_out, &["listening", "enode://"], &mut seen),
+    )
+    .await
+    .unwrap();
+    let line = seen.last().unwrap();
+    let enode: p2p_core::Enode = line[line.find("enode://").unwrap()..]
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let by_name = format!("enode://{}@localhost:{}", enode.id, enode.tcp);
+    let mut b = single(&dir_b).args(["--peer", &by_name]).spawn_logging();
+    let mut b_out = tokio::io::BufReader::new(b.stdout.take().unwrap());
+    let a_id = enode.id.to_string();
+    timeout(
+        Duration::from_secs(30),
+        read_until(&mut b_out, &["peer connected", &a_id], &mut seen),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("no connection to {by_name}: {seen:#?}"));
+    terminate(b).await;
+    terminate(a).await;
+    let _ = std::fs::remove_dir_all(&dir_a);
+    let _ = std::fs::remove_dir_all(&dir_b);
+}

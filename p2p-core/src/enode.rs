@@ -92,8 +92,8 @@ pub enum EnodeError {
     /// Nothing between the `@` and the port.
     #[error("missing host")]
     EmptyHost,
-    /// The host is a DNS name. Names are not resolved while parsing; resolve
-    /// it and build the [`Enode`] from the address instead.
+    /// The host is a DNS name. Names are not resolved while parsing; read
+    /// the URL as a [`NodeUrl`](crate::NodeUrl), which resolves it.
     #[error("host {0:?} is a DNS name; an IP address is required")]
     Hostname(String),
     /// The host is neither a valid IPv4 address nor a valid IPv6 address in

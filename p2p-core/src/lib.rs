@@ -33,6 +33,7 @@ pub mod msg;
 pub mod msgpipe;
 pub mod network;
 pub mod node_addr;
+pub mod node_url;
 pub mod peer;
 pub mod pipeline;
 pub mod protocol;
@@ -55,6 +56,7 @@ pub use identity::{keccak256, IdentityError, NodeId, NodeKey, PeerId};
 pub use message::{CapabilityMessage, MessageError};
 pub use msg::Msg;
 pub use node_addr::NodeAddr;
+pub use node_url::NodeUrl;
 pub use peer::{Peer, PeerEvent, PeerInfo};
 pub use pipeline::{
     exchange_hello, Authenticated, ConnGuards, Connecting, ConnectionEnd, Direction, Established,

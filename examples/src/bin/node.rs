@@ -28,7 +28,7 @@ use examples::node::status::Bytes;
 use examples::node::web::{self, WebServer};
 use examples::node::{ChainSetup, DiscoverySettings, NodeHandle, NodeSettings, RunningNode};
 use p2p_core::config::Config;
-use p2p_core::{keyfile, Enode, PeerEvent};
+use p2p_core::{keyfile, Enode, NodeUrl, PeerEvent};
 use p2p_discovery::dns::tree::TreeUrl;
 use p2p_discovery::v5::Enr;
 use p2p_protocols::eth::genesis::Genesis;
@@ -88,16 +88,18 @@ struct Args {
     /// TCP address to listen on (default 0.0.0.0:30303).
     #[arg(long)]
     listen: Option<SocketAddr>,
-    /// Static peers to keep connected, as `enode://` URLs (repeatable).
+    /// Static peers to keep connected, as `enode://` URLs whose host may be
+    /// a DNS name, resolved again every minute (repeatable).
     #[arg(long = "peer")]
-    peers: Vec<Enode>,
+    peers: Vec<NodeUrl>,
     /// Most peers at once (default 50; 8 per devnet node).
     #[arg(long)]
     max_peers: Option<usize>,
-    /// Nodes to join the network through, as `enode://` URLs or `enr:`
-    /// records (repeatable); they replace the network's own.
+    /// Nodes to join the network through, as `enode://` URLs (the host may
+    /// be a DNS name) or `enr:` records (repeatable); they replace the
+    /// network's own.
     #[arg(long = "bootnode", value_parser = bootnode)]
-    bootnodes: Vec<Enode>,
+    bootnodes: Vec<NodeUrl>,
     /// Run without discovery: only static peers and inbound connections.
     #[arg(long)]
     no_discovery: bool,
@@ -162,13 +164,25 @@ fn network_name(name: &str) -> Result<&'static str, String> {
 }
 
 /// A bootnode as an `enode://` URL or an `enr:` record.
-fn bootnode(text: &str) -> Result<Enode, String> {
+fn bootnode(text: &str) -> Result<NodeUrl, String> {
     if text.starts_with("enr:") {
-        let record: p2p_core::record::NodeRecord = text.parse()?;
-        p2p_core::record::enode(&record).ok_or_else(|| "the record has no IP address".to_owned())
+        admin_api::read_url(text).map(NodeUrl::from)
     } else {
         text.parse().map_err(|e| format!("{e}"))
     }
+}
+
+/// `urls` resolved, naming `flag` and the URL when one cannot be.
+async fn resolve_all(flag: &str, urls: &[NodeUrl]) -> Result<Vec<Enode>, String> {
+    let mut enodes = Vec::with_capacity(urls.len());
+    for url in urls {
+        enodes.push(
+            url.resolve()
+                .await
+                .map_err(|e| format!("{flag} {url}: {e}"))?,
+        );
+    }
+    Ok(enodes)
 }
 
 /// How often the devnet's table is redrawn on a terminal (elsewhere, as in
@@ -387,11 +401,13 @@ async fn run_node(args: &Args) -> Result<(), BoxError> {
     if let Some(max_peers) = args.max_peers {
         config.max_peers = max_peers;
     }
-    config.static_nodes.extend(args.peers.iter().copied());
+    config
+        .static_nodes
+        .extend(resolve_all("--peer", &args.peers).await?);
     let mut dns_trees = args.dns_trees.clone();
     let mut v5_bootnodes = args.discv5_bootnodes.clone();
     if !args.bootnodes.is_empty() {
-        config.bootnodes = args.bootnodes.clone();
+        config.bootnodes = resolve_all("--bootnode", &args.bootnodes).await?;
     } else if let (Some(network), true) = (&network, config.bootnodes.is_empty()) {
         config.bootnodes = network.bootnode_enodes();
     }
@@ -463,8 +479,13 @@ async fn run_node(args: &Args) -> Result<(), BoxError> {
             return Err(e);
         }
     };
+    let resolver = tokio::spawn(examples::node::resolve::keep_resolved(
+        node.handle(),
+        args.peers.clone(),
+    ));
     let result = serve(&node, args.status_interval).await;
     info!("stopping");
+    resolver.abort();
     if let Some(api) = api {
         api.stop().await;
     }

@@ -19,7 +19,8 @@
 //! | `eth_chainId`, `eth_blockNumber`, `eth_getBlockByNumber` | from the chain served |
 //! | `rpc_modules` | the namespaces, which the geth console loads its helpers for |
 //!
-//! URLs are `enode://` URLs or `enr:` records, as go-ethereum takes them. A
+//! URLs are `enode://` URLs (the host may be a DNS name) or `enr:` records,
+//! as go-ethereum takes them. A
 //! bad one is a JSON-RPC error (invalid params), as is any malformed call;
 //! nothing a client sends ends the node.
 
@@ -29,7 +30,7 @@ use std::path::PathBuf;
 use jsonrpsee::server::{RandomStringIdProvider, Server, ServerConfig, ServerHandle};
 use jsonrpsee::types::{ErrorObjectOwned, Params};
 use jsonrpsee::{PendingSubscriptionSink, RpcModule, SubscriptionMessage};
-use p2p_core::{Enode, PeerEvent, PeerInfo};
+use p2p_core::{Enode, NodeUrl, PeerEvent, PeerInfo};
 use p2p_protocols::eth::handler::EthHandler;
 use p2p_protocols::eth::types::BlockHeader;
 use serde_json::{json, Value};
@@ -103,14 +104,23 @@ fn invalid_params(message: impl Into<String>) -> ErrorObjectOwned {
     ErrorObjectOwned::owned(INVALID_PARAMS, message.into(), None::<()>)
 }
 
-/// The one URL parameter of the peer methods, as an `enode://` URL or an
-/// `enr:` record.
-fn url_param(params: &Params<'_>) -> Result<Enode, ErrorObjectOwned> {
+/// The one URL parameter of the peer methods, as an `enode://` URL (whose
+/// host may be a DNS name, resolved now) or an `enr:` record.
+async fn url_param(params: &Params<'_>) -> Result<Enode, ErrorObjectOwned> {
     let (url,): (String,) = params.parse()?;
-    read_url(&url).map_err(|e| invalid_params(format!("invalid enode: {e}")))
+    if url.starts_with("enr:") {
+        return read_url(&url).map_err(|e| invalid_params(format!("invalid enode: {e}")));
+    }
+    let url: NodeUrl = url
+        .parse()
+        .map_err(|e| invalid_params(format!("invalid enode: {e}")))?;
+    url.resolve()
+        .await
+        .map_err(|e| invalid_params(format!("invalid enode: {e}")))
 }
 
-/// An `enode://` URL or an `enr:` record, as an [`Enode`].
+/// An `enode://` URL (with an IP address) or an `enr:` record, as an
+/// [`Enode`].
 pub fn read_url(url: &str) -> Result<Enode, String> {
     if url.starts_with("enr:") {
         let record: p2p_core::record::NodeRecord = url.parse()?;
@@ -175,22 +185,22 @@ fn module(context: Context) -> Result<RpcModule<Context>, jsonrpsee::core::Regis
         Value::Array(peers.iter().map(|p| peer_json(&ctx.node, p)).collect())
     })?;
     module.register_async_method("admin_addPeer", |params, ctx, _| async move {
-        let node = url_param(&params)?;
+        let node = url_param(&params).await?;
         ctx.node.add_static_peer(node).await;
         Ok::<_, ErrorObjectOwned>(true)
     })?;
     module.register_async_method("admin_removePeer", |params, ctx, _| async move {
-        let node = url_param(&params)?;
+        let node = url_param(&params).await?;
         ctx.node.remove_peer(node.id).await;
         Ok::<_, ErrorObjectOwned>(true)
     })?;
     module.register_async_method("admin_addTrustedPeer", |params, ctx, _| async move {
-        let node = url_param(&params)?;
+        let node = url_param(&params).await?;
         ctx.node.server.add_trusted_peer(node.id).await;
         Ok::<_, ErrorObjectOwned>(true)
     })?;
     module.register_async_method("admin_removeTrustedPeer", |params, ctx, _| async move {
-        let node = url_param(&params)?;
+        let node = url_param(&params).await?;
         ctx.node.server.remove_trusted_peer(node.id).await;
         Ok::<_, ErrorObjectOwned>(true)
     })?;

@@ -10,6 +10,7 @@ pub mod chain;
 pub mod devnet;
 mod fork_record;
 pub mod geth_metrics;
+pub mod resolve;
 pub mod status;
 pub mod web;
 
