@@ -17,6 +17,19 @@ fn genesis_file(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
+/// One node on the devnet's chain in `datadir`, on a port of 127.0.0.1 the
+/// system picks, without discovery; callers add the flags under test.
+fn single_node(datadir: &std::path::Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_node"));
+    command
+        .arg("--datadir")
+        .arg(datadir)
+        .arg("--genesis")
+        .arg(genesis_file(datadir))
+        .args(["--listen", "127.0.0.1:0", "--no-discovery"]);
+    command
+}
+
 fn scratch_dir() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("node-cli-{:016x}", rand::random::<u64>()))
 }
@@ -201,22 +214,9 @@ async fn terminate(mut child: tokio::process::Child) {
 #[tokio::test]
 async fn a_node_with_nobody_to_find_says_so_and_prints_its_enode_and_record() {
     let datadir = scratch_dir();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_node"))
-        .arg("--datadir")
-        .arg(&datadir)
-        .arg("--genesis")
-        .arg(genesis_file(&datadir))
-        .args([
-            "--listen",
-            "127.0.0.1:0",
-            "--no-discovery",
-            "--status-interval",
-            "1s",
-            "--rpc-addr",
-            "127.0.0.1:0",
-            "--http-addr",
-            "127.0.0.1:0",
-        ])
+    let mut child = single_node(&datadir)
+        .args(["--status-interval", "1s"])
+        .args(["--rpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
         .spawn_logging();
     let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
     let mut seen = Vec::new();
@@ -267,19 +267,8 @@ async fn the_default_command_runs_a_devnet_whose_nodes_connect() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_static_peer_given_by_host_name_is_resolved_and_connected() {
     let single = |datadir: &std::path::Path| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_node"));
-        command
-            .arg("--datadir")
-            .arg(datadir)
-            .arg("--genesis")
-            .arg(genesis_file(datadir))
-            .args([
-                "--listen",
-                "127.0.0.1:0",
-                "--no-discovery",
-                "--no-rpc",
-                "--no-http",
-            ]);
+        let mut command = single_node(datadir);
+        command.args(["--no-rpc", "--no-http"]);
         command
     };
     let (dir_a, dir_b) = (scratch_dir(), scratch_dir());
@@ -313,4 +302,54 @@ async fn a_static_peer_given_by_host_name_is_resolved_and_connected() {
     terminate(a).await;
     let _ = std::fs::remove_dir_all(&dir_a);
     let _ = std::fs::remove_dir_all(&dir_b);
+}
+
+#[tokio::test]
+async fn a_chain_export_is_imported_and_served_from_its_head() {
+    use p2p_protocols::eth::chain::MemoryChain;
+    let datadir = scratch_dir();
+    let genesis = genesis_file(&datadir);
+    // 300 generated blocks of the devnet's chain, as `geth export` writes.
+    let source = MemoryChain::new(examples::node::devnet::genesis().header().unwrap());
+    source.grow(300, 3);
+    let export = datadir.join("chain.rlp");
+    source
+        .export_to(std::io::BufWriter::new(
+            std::fs::File::create(&export).unwrap(),
+        ))
+        .unwrap();
+    let mut child = single_node(&datadir)
+        .arg("--import")
+        .arg(&export)
+        .args(["--no-rpc", "--no-http"])
+        .spawn_logging();
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    timeout(Duration::from_secs(30), async {
+        read_until(
+            &mut out,
+            &["chain imported", "blocks=300", "head=300"],
+            &mut seen,
+        )
+        .await;
+        read_until(&mut out, &["serving the chain", "head=300"], &mut seen).await;
+    })
+    .await
+    .unwrap_or_else(|_| panic!("missing lines in {seen:#?}"));
+    terminate(child).await;
+
+    // A truncated export is named with its flag, and the node does not start.
+    let bytes = std::fs::read(&export).unwrap();
+    std::fs::write(&export, &bytes[..bytes.len() - 10]).unwrap();
+    let (ok, stderr) = node(&[
+        "--genesis",
+        genesis.to_str().unwrap(),
+        "--import",
+        export.to_str().unwrap(),
+    ])
+    .await;
+    assert!(!ok);
+    names(&stderr, "--import");
+    names(&stderr, "block 299");
+    let _ = std::fs::remove_dir_all(&datadir);
 }

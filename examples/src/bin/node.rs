@@ -34,6 +34,7 @@ use p2p_discovery::v5::Enr;
 use p2p_protocols::eth::genesis::Genesis;
 use p2p_protocols::eth::networks::{self, Network};
 use p2p_protocols::eth::protocol::EthEvent;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 use tracing::{info, warn};
 
 /// jemalloc by default: with its background thread it hands back what a
@@ -206,6 +207,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 async fn run() -> Result<(), BoxError> {
     let args = Args::parse();
+    let stop = StopSignal::install()?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -215,9 +217,9 @@ async fn run() -> Result<(), BoxError> {
     examples::raise_fd_limit();
     examples::return_freed_memory();
     if args.network.is_none() && args.genesis.is_none() {
-        return run_devnet(&args).await;
+        return run_devnet(&args, stop).await;
     }
-    run_node(&args).await
+    run_node(&args, stop).await
 }
 
 /// The log filter for `--verbosity level`: that level everywhere, except
@@ -253,7 +255,7 @@ fn single_node_flags(args: &Args) -> Vec<&'static str> {
         .collect()
 }
 
-async fn run_devnet(args: &Args) -> Result<(), BoxError> {
+async fn run_devnet(args: &Args, mut stop: StopSignal) -> Result<(), BoxError> {
     let ignored = single_node_flags(args);
     if !ignored.is_empty() {
         return Err(format!(
@@ -290,14 +292,10 @@ async fn run_devnet(args: &Args) -> Result<(), BoxError> {
     } else {
         args.status_interval
     });
-    let mut stop = std::pin::pin!(stop_signal());
     loop {
         tokio::select! {
             _ = tick.tick() => print_table(&devnet, terminal).await,
-            result = &mut stop => {
-                result?;
-                break;
-            }
+            _ = stop.wait() => break,
         }
     }
     info!("stopping the devnet");
@@ -347,14 +345,29 @@ async fn print_table(devnet: &Devnet, redraw: bool) {
     print!("{table}");
 }
 
-/// Resolves on Ctrl-C or SIGTERM (what service managers send).
-async fn stop_signal() -> Result<(), BoxError> {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result?,
-        _ = terminate.recv() => {}
+/// Ctrl-C (SIGINT) and SIGTERM (what service managers send), caught from
+/// the start: a signal that arrives while the node is still starting stops
+/// it cleanly once it has started, instead of killing it half-way.
+struct StopSignal {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl StopSignal {
+    fn install() -> std::io::Result<StopSignal> {
+        Ok(StopSignal {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
     }
-    Ok(())
+
+    /// Resolves at the first of the two signals.
+    async fn wait(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
 }
 
 /// Reads a file a flag names, saying which flag and file on failure.
@@ -362,7 +375,7 @@ fn read(flag: &str, path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{flag} {}: {e}", path.display()))
 }
 
-async fn run_node(args: &Args) -> Result<(), BoxError> {
+async fn run_node(args: &Args, stop: StopSignal) -> Result<(), BoxError> {
     let network = args.network.and_then(Network::by_name);
     let chain = match (&network, &args.genesis) {
         (Some(network), _) => ChainSetup::network(network),
@@ -372,11 +385,7 @@ async fn run_node(args: &Args) -> Result<(), BoxError> {
             let chain = ChainSetup::genesis(&genesis)
                 .map_err(|e| format!("--genesis {}: {e}", path.display()))?;
             if let Some(import) = &args.import {
-                let count = chain
-                    .chain
-                    .import_export(&read("--import", import)?)
-                    .map_err(|e| format!("--import {}: {e}", import.display()))?;
-                info!(blocks = count, file = %import.display(), "chain imported");
+                import_chain(&chain, import).await?;
             }
             chain
         }
@@ -483,7 +492,7 @@ async fn run_node(args: &Args) -> Result<(), BoxError> {
         node.handle(),
         args.peers.clone(),
     ));
-    let result = serve(&node, args.status_interval).await;
+    let result = serve(&node, args.status_interval, stop).await;
     info!("stopping");
     resolver.abort();
     if let Some(api) = api {
@@ -533,11 +542,10 @@ async fn serve_web(
 
 /// Logs the node's peers as they come and go and its status every
 /// `every`, until Ctrl-C or SIGTERM.
-async fn serve(node: &RunningNode, every: Duration) -> Result<(), BoxError> {
+async fn serve(node: &RunningNode, every: Duration, mut stop: StopSignal) -> Result<(), BoxError> {
     let (mut events, mut eth_events) = node.events();
     let mut status = tokio::time::interval(every);
     status.tick().await;
-    let mut stop = std::pin::pin!(stop_signal());
     loop {
         tokio::select! {
             event = events.recv() => match event {
@@ -555,9 +563,36 @@ async fn serve(node: &RunningNode, every: Duration) -> Result<(), BoxError> {
                 Err(_) => return Ok(()),
             },
             _ = status.tick() => info!("{}", node.status().await),
-            result = &mut stop => return result,
+            _ = stop.wait() => return Ok(()),
         }
     }
+}
+
+/// Imports the chain export at `path` block by block (a file of any size,
+/// in the memory of its largest block), with a progress bar on a terminal.
+async fn import_chain(chain: &ChainSetup, path: &Path) -> Result<(), BoxError> {
+    let named = |e: &dyn std::fmt::Display| format!("--import {}: {e}", path.display());
+    let file = std::fs::File::open(path).map_err(|e| named(&e))?;
+    let size = file.metadata().map_err(|e| named(&e))?.len();
+    let bar = indicatif::ProgressBar::new(size).with_style(
+        indicatif::ProgressStyle::with_template(
+            "importing {bar:40} {bytes}/{total_bytes} · {msg} · {eta} left",
+        )
+        .expect("a valid template"),
+    );
+    let memory = chain.chain.clone();
+    let shown = bar.clone();
+    let imported = tokio::task::spawn_blocking(move || {
+        memory.import_reader(std::io::BufReader::new(file), |blocks, read| {
+            shown.set_position(read);
+            shown.set_message(format!("{blocks} blocks"));
+        })
+    })
+    .await?;
+    bar.finish_and_clear();
+    let count = imported.map_err(|e| named(&e))?;
+    info!(blocks = count, head = chain.chain.head_number(), file = %path.display(), "chain imported");
+    Ok(())
 }
 
 /// `devp2p-rs/<network>` in the platform's data directory

@@ -21,6 +21,11 @@ use super::types::{
 /// How many announcements [`MemoryChain`] remembers (the oldest go first).
 pub const ANNOUNCEMENTS_KEPT: usize = 1024;
 
+/// The largest block a chain export may hold, in bytes. Blocks are bounded
+/// by gas far below this; a length past it is a corrupt file, and nothing
+/// is allocated for it.
+pub const MAX_EXPORTED_BLOCK: usize = 64 << 20;
+
 /// Why a block could not be added.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ChainError {
@@ -43,6 +48,15 @@ pub enum ChainError {
         index: usize,
         /// What was wrong with it.
         error: rlp::DecoderError,
+    },
+    /// An exported chain could not be read, or ends inside a block, or
+    /// declares a block larger than [`MAX_EXPORTED_BLOCK`].
+    #[error("block {index} of the export cannot be read: {error}")]
+    Read {
+        /// Position of the item in the export, from 0.
+        index: usize,
+        /// What went wrong.
+        error: String,
     },
 }
 
@@ -162,16 +176,88 @@ impl MemoryChain {
     /// to serve. Stops at the first block that does not decode or does not
     /// extend the head; the blocks before it stay.
     pub fn import_export(&self, export: &[u8]) -> Result<usize, ChainError> {
-        let owner = Bytes::copy_from_slice(export);
+        self.import_reader(export, |_, _| {})
+    }
+
+    /// [`import_export`](Self::import_export) from a reader, one block at a
+    /// time, so that a chain of any length is imported in the memory of
+    /// its largest block. `progress` is told the blocks added and the bytes
+    /// read after each block.
+    pub fn import_reader(
+        &self,
+        mut reader: impl std::io::Read,
+        mut progress: impl FnMut(usize, u64),
+    ) -> Result<usize, ChainError> {
         let mut count = 0;
-        for (index, item) in crate::codec::stream(&owner).enumerate() {
-            let malformed = |error| ChainError::Malformed { index, error };
-            let block = super::types::Block::decode_in(&item.map_err(malformed)?, &owner)
-                .map_err(malformed)?;
+        let mut read = 0u64;
+        loop {
+            let index = count;
+            let failed = |error: String| ChainError::Read { index, error };
+            let mut prefix = [0u8; 9];
+            match reader.read(&mut prefix[..1]) {
+                Ok(0) => return Ok(count),
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(failed(e.to_string())),
+            }
+            // A block is an RLP list: its header says how long it is.
+            let (header_len, payload_len) = match prefix[0] {
+                short @ 0xc0..=0xf7 => (1, usize::from(short - 0xc0)),
+                long @ 0xf8..=0xff => {
+                    let len_of_len = usize::from(long - 0xf7);
+                    reader
+                        .read_exact(&mut prefix[1..=len_of_len])
+                        .map_err(|e| failed(e.to_string()))?;
+                    let len = prefix[1..=len_of_len]
+                        .iter()
+                        .fold(0u64, |len, byte| len << 8 | u64::from(*byte));
+                    (1 + len_of_len, usize::try_from(len).unwrap_or(usize::MAX))
+                }
+                _ => {
+                    return Err(ChainError::Malformed {
+                        index,
+                        error: rlp::DecoderError::RlpExpectedToBeList,
+                    })
+                }
+            };
+            if payload_len > MAX_EXPORTED_BLOCK {
+                return Err(failed(format!(
+                    "{payload_len} bytes, more than {MAX_EXPORTED_BLOCK}"
+                )));
+            }
+            let mut item = vec![0u8; header_len + payload_len];
+            item[..header_len].copy_from_slice(&prefix[..header_len]);
+            reader
+                .read_exact(&mut item[header_len..])
+                .map_err(|e| failed(e.to_string()))?;
+            read += item.len() as u64;
+            let owner = Bytes::from(item);
+            let block = super::types::Block::decode_in(&rlp::Rlp::new(&owner), &owner)
+                .map_err(|error| ChainError::Malformed { index, error })?;
             self.insert_block(block.header, block.body, None)?;
             count += 1;
+            progress(count, read);
         }
-        Ok(count)
+    }
+
+    /// Writes the blocks after the genesis, in order, as `geth export` does
+    /// (RLP blocks one after another): what [`import_export`] and
+    /// [`import_reader`] read. Returns how many blocks were written.
+    ///
+    /// [`import_export`]: Self::import_export
+    /// [`import_reader`]: Self::import_reader
+    pub fn export_to(&self, mut writer: impl std::io::Write) -> std::io::Result<u64> {
+        let head = self.head_number();
+        for number in 1..=head {
+            let (Some(header), Some(body)) = (self.header_by_number(number), {
+                let hash = self.read().canonical.get(number as usize).copied();
+                hash.and_then(|hash| self.block_body(&hash))
+            }) else {
+                break;
+            };
+            writer.write_all(&rlp::encode(&super::types::Block { header, body }))?;
+        }
+        Ok(head)
     }
 
     /// Sets the receipts of block `hash`, such as ones fetched from a peer
@@ -480,11 +566,7 @@ mod tests {
     /// The chain's blocks after genesis, as `geth export` writes them.
     fn export(chain: &MemoryChain) -> Vec<u8> {
         let mut out = Vec::new();
-        for number in 1..=chain.head_number() {
-            let header = chain.header_by_number(number).unwrap();
-            let body = chain.block_body(&header.hash()).unwrap();
-            out.extend_from_slice(&rlp::encode(&crate::eth::types::Block { header, body }));
-        }
+        chain.export_to(&mut out).unwrap();
         out
     }
 
@@ -512,6 +594,32 @@ mod tests {
     }
 
     #[test]
+    fn an_export_streams_in_with_progress_after_each_block() {
+        let source = MemoryChain::new(MemoryChain::mainnet_genesis());
+        source.grow(7, 2);
+        let bytes = export(&source);
+        let copy = MemoryChain::new(MemoryChain::mainnet_genesis());
+        let mut seen = Vec::new();
+        // A reader that hands out a few bytes at a time, as a pipe might.
+        struct Trickle<'a>(&'a [u8]);
+        impl std::io::Read for Trickle<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                let n = buf.len().min(self.0.len()).min(5);
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let count = copy
+            .import_reader(Trickle(&bytes), |blocks, read| seen.push((blocks, read)))
+            .unwrap();
+        assert_eq!(count, 7);
+        assert_eq!(copy.head(), source.head());
+        assert_eq!(seen.len(), 7);
+        assert_eq!(seen.last(), Some(&(7, bytes.len() as u64)));
+    }
+
+    #[test]
     fn a_broken_export_stops_at_the_broken_block() {
         let source = MemoryChain::new(MemoryChain::mainnet_genesis());
         source.grow(5, 1);
@@ -519,11 +627,21 @@ mod tests {
         // Cut inside the last block: four blocks are in, the fifth is short.
         let copy = MemoryChain::new(MemoryChain::mainnet_genesis());
         let err = copy.import_export(&bytes[..bytes.len() - 3]).unwrap_err();
-        assert!(
-            matches!(err, ChainError::Malformed { index: 4, .. }),
-            "{err}"
-        );
+        assert!(matches!(err, ChainError::Read { index: 4, .. }), "{err}");
         assert_eq!(copy.head_number(), 4);
+        // A block declaring more than any block holds is refused before
+        // anything is allocated for it.
+        let huge = [0xfb, 0x7f, 0xff, 0xff, 0xff];
+        let empty = MemoryChain::new(MemoryChain::mainnet_genesis());
+        assert!(matches!(
+            empty.import_export(&huge),
+            Err(ChainError::Read { index: 0, .. })
+        ));
+        // Something that is not a list is not a block.
+        assert!(matches!(
+            empty.import_export(&[0x83, 1, 2, 3]),
+            Err(ChainError::Malformed { index: 0, .. })
+        ));
         // Blocks of another chain do not extend ours.
         let other = MemoryChain::new(BlockHeader {
             number: 0,
@@ -534,10 +652,10 @@ mod tests {
             Err(ChainError::NotOnHead { number: 1 })
         );
         // A header claiming more bytes than there are is refused, not read past.
-        let huge = [0xf9, 0xff, 0xff, 0xc0];
+        let short = [0xf9, 0xff, 0xff, 0xc0];
         assert!(matches!(
-            copy.import_export(&huge),
-            Err(ChainError::Malformed { index: 0, .. })
+            copy.import_export(&short),
+            Err(ChainError::Read { index: 0, .. })
         ));
     }
 
