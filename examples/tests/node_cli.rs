@@ -353,3 +353,51 @@ async fn a_chain_export_is_imported_and_served_from_its_head() {
     names(&stderr, "block 299");
     let _ = std::fs::remove_dir_all(&datadir);
 }
+
+/// The sample configuration in the repository.
+fn sample_config() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("node.toml")
+}
+
+#[test]
+fn the_sample_configuration_reads_and_shows_the_defaults() {
+    use p2p_core::config::Config;
+    let sample = Config::from_toml_file(&sample_config()).unwrap();
+    let default = Config::default();
+    // It says so in its comments: every value is the default but the name.
+    assert_eq!(sample.client_id, "devp2p-rs/sample");
+    assert_eq!(sample.listen_addr, default.listen_addr);
+    assert_eq!(sample.max_peers, default.max_peers);
+    assert_eq!(sample.dial_ratio, default.dial_ratio);
+    assert_eq!(sample.max_pending_peers, default.max_pending_peers);
+    assert_eq!(sample.no_dial, default.no_dial);
+    assert_eq!(sample.dial_timeout, default.dial_timeout);
+    assert_eq!(sample.handshake_timeout, default.handshake_timeout);
+    assert_eq!(sample.frame_read_timeout, default.frame_read_timeout);
+    assert_eq!(sample.frame_write_timeout, default.frame_write_timeout);
+    assert_eq!(sample.ping_interval, default.ping_interval);
+    assert_eq!(sample.enable_msg_events, default.enable_msg_events);
+    assert_eq!(sample.inbound_throttle, default.inbound_throttle);
+    assert_eq!(sample.subnet_limits, default.subnet_limits);
+    assert!(sample.static_nodes.is_empty() && sample.bootnodes.is_empty());
+}
+
+#[tokio::test]
+async fn the_node_starts_from_the_sample_configuration() {
+    let datadir = scratch_dir();
+    let mut child = single_node(&datadir)
+        .arg("--config")
+        .arg(sample_config())
+        .args(["--no-rpc", "--no-http"])
+        .spawn_logging();
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut seen = Vec::new();
+    timeout(
+        Duration::from_secs(30),
+        read_until(&mut out, &["listening", "enode://"], &mut seen),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("did not start: {seen:#?}"));
+    terminate(child).await;
+    let _ = std::fs::remove_dir_all(&datadir);
+}
