@@ -223,14 +223,16 @@ async fn run() -> Result<(), BoxError> {
 }
 
 /// The log filter for `--verbosity level`: that level everywhere, except
-/// that the discv5 crate's own start and stop lines (one per service, a
-/// screenful in a devnet) show only from debug up.
+/// that the discv5 crate's own lines (a start and stop line per service,
+/// and warnings about single lost or late packets, which are routine on a
+/// busy network and a screenful in a devnet) show only from debug up, or
+/// with `RUST_LOG=discv5=warn`. Our discovery v5 service logs what matters.
 fn default_log_filter(level: tracing::Level) -> String {
     let level = level.as_str().to_lowercase();
     if matches!(level.as_str(), "debug" | "trace") {
         level
     } else {
-        format!("{level},discv5=warn")
+        format!("{level},discv5=error")
     }
 }
 
