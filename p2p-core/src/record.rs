@@ -101,6 +101,17 @@ pub fn enode(record: &NodeRecord) -> Option<Enode> {
     Some(Enode::new(id, ip.into(), tcp, udp))
 }
 
+/// A node given in either text form go-ethereum takes: an `enode://` URL
+/// (with an IP address) or an `enr:` record, read for its endpoint.
+pub fn enode_from_text(text: &str) -> Result<Enode, String> {
+    if text.starts_with("enr:") {
+        let record: NodeRecord = text.parse()?;
+        enode(&record).ok_or_else(|| "the record has no IP address".to_owned())
+    } else {
+        text.parse().map_err(|e| format!("{e}"))
+    }
+}
+
 /// The record key of a node's QUIC port beside its IPv4 address.
 pub const QUIC_KEY: &[u8] = b"quic";
 /// The record key of a node's QUIC port beside its IPv6 address.

@@ -167,7 +167,7 @@ fn network_name(name: &str) -> Result<&'static str, String> {
 /// A bootnode as an `enode://` URL or an `enr:` record.
 fn bootnode(text: &str) -> Result<NodeUrl, String> {
     if text.starts_with("enr:") {
-        admin_api::read_url(text).map(NodeUrl::from)
+        p2p_core::record::enode_from_text(text).map(NodeUrl::from)
     } else {
         text.parse().map_err(|e| format!("{e}"))
     }

@@ -109,7 +109,8 @@ fn invalid_params(message: impl Into<String>) -> ErrorObjectOwned {
 async fn url_param(params: &Params<'_>) -> Result<Enode, ErrorObjectOwned> {
     let (url,): (String,) = params.parse()?;
     if url.starts_with("enr:") {
-        return read_url(&url).map_err(|e| invalid_params(format!("invalid enode: {e}")));
+        return p2p_core::record::enode_from_text(&url)
+            .map_err(|e| invalid_params(format!("invalid enode: {e}")));
     }
     let url: NodeUrl = url
         .parse()
@@ -117,17 +118,6 @@ async fn url_param(params: &Params<'_>) -> Result<Enode, ErrorObjectOwned> {
     url.resolve()
         .await
         .map_err(|e| invalid_params(format!("invalid enode: {e}")))
-}
-
-/// An `enode://` URL (with an IP address) or an `enr:` record, as an
-/// [`Enode`].
-pub fn read_url(url: &str) -> Result<Enode, String> {
-    if url.starts_with("enr:") {
-        let record: p2p_core::record::NodeRecord = url.parse()?;
-        p2p_core::record::enode(&record).ok_or_else(|| "the record has no IP address".to_owned())
-    } else {
-        url.parse().map_err(|e| format!("{e}"))
-    }
 }
 
 fn module(context: Context) -> Result<RpcModule<Context>, jsonrpsee::core::RegisterMethodError> {

@@ -83,18 +83,8 @@ impl Network {
     pub fn bootnode_enodes(&self) -> Vec<Enode> {
         self.bootnodes
             .iter()
-            .filter_map(|text| read_bootnode(text))
+            .filter_map(|text| p2p_core::record::enode_from_text(text).ok())
             .collect()
-    }
-}
-
-/// A bootnode in either form, as an `enode://` URL.
-fn read_bootnode(text: &str) -> Option<Enode> {
-    if text.starts_with("enr:") {
-        let record: p2p_core::record::NodeRecord = text.parse().ok()?;
-        p2p_core::record::enode(&record)
-    } else {
-        text.parse().ok()
     }
 }
 
