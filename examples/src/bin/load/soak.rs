@@ -1,6 +1,6 @@
 //! `soak`: peers join, exchange and leave at random for a long while; once
 //! they have all left, the target must be back where it started: descriptors
-//! exactly, memory and runtime tasks within 5 %.
+//! exactly, memory within 5 % (or [`RSS_SLACK`]) and runtime tasks within 5 %.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,6 +27,13 @@ const MAX_PAUSE: Duration = Duration::from_secs(2);
 const SAMPLE_EVERY: Duration = Duration::from_secs(5);
 /// How far memory and tasks may stay above their start once the peers left.
 const TOLERANCE: f64 = 0.05;
+/// Memory may also stay this far above its start, whatever the percentage:
+/// on a node of 16 MiB, 5 % is under a megabyte, less than what maps and
+/// the allocator keep after a peak of concurrency higher than the warm-up's
+/// (capacity kept is not a leak; it does not grow with the hours). Over the
+/// 600 peers of a minute's soak this still catches a leak of 4 KiB a peer,
+/// and over an hour's soak much less.
+const RSS_SLACK: u64 = 2 * 1024 * 1024;
 /// Longest warm-up wave before the soak proper.
 const MAX_WARM_UP: Duration = Duration::from_secs(120);
 /// Runtime tasks on our node's Prometheus endpoint.
@@ -134,7 +141,9 @@ pub async fn soak(target: &Target, p: &Params) -> Report {
     // about `soak_peers` of them.
     let mean_life = (Duration::from_secs(1) + MAX_LIFE) / 2;
     let per_second = (p.soak_peers as f64 / mean_life.as_secs_f64()).ceil() as u32;
-    let warm_up = (p.soak / 5).min(MAX_WARM_UP);
+    // Long enough for the first peers to leave, so that the warm-up reaches
+    // the soak's concurrency.
+    let warm_up = (p.soak / 5).clamp(MAX_LIFE, MAX_WARM_UP);
     let warm_stats = Arc::new(Stats::default());
     wave(target.enode, &warm_stats, per_second, warm_up).await;
     tokio::time::sleep(p.recovery).await;
@@ -200,9 +209,10 @@ pub async fn soak(target: &Target, p: &Params) -> Report {
             change(start.usage.rss as f64, after.usage.rss as f64)
         ),
     );
-    let rss_over = after.usage.rss as f64 > start.usage.rss as f64 * (1.0 + TOLERANCE);
+    let allowed = (start.usage.rss as f64 * TOLERANCE).max(RSS_SLACK as f64);
+    let rss_over = after.usage.rss as f64 > start.usage.rss as f64 + allowed;
     report.must_be_zero(
-        "RSS more than 5 % over its start (target no)",
+        "RSS more than 5 % (or 2 MiB) over its start (target no)",
         rss_over as u64,
         if rss_over { "yes" } else { "no" },
     );
