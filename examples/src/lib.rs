@@ -2,6 +2,7 @@
 
 pub mod metrics_endpoint;
 pub mod node;
+pub mod nodeset;
 pub mod process;
 
 use std::sync::Arc;

@@ -79,9 +79,17 @@ async fn the_readme_server_runs_and_is_the_readme_text() {
     );
 }
 
-/// The shell lines of the README's `sh` blocks, comments cut.
+/// The shell lines of the README's `sh` blocks, comments cut; but for the
+/// devp2p tool's examples, which `tests/devp2p_tool.rs` runs whole.
 fn readme_commands() -> Vec<String> {
-    let readme = include_str!("../../README.md");
+    let full = include_str!("../../README.md");
+    let (before, rest) = full
+        .split_once("<!-- devp2p tool examples: begin -->")
+        .expect("the README marks its devp2p tool examples");
+    let (_, after) = rest
+        .split_once("<!-- devp2p tool examples: end -->")
+        .expect("the devp2p tool examples end");
+    let readme = format!("{before}{after}");
     let mut commands = Vec::new();
     let mut in_sh = false;
     for line in readme.lines() {

@@ -20,6 +20,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use examples::nodeset::{NodeEntry, NodeSet};
 use p2p_core::record::{Endpoint, LocalRecord, NodeRecord};
 use p2p_core::NodeKey;
 use p2p_discovery::dns::client::{DnsClient, DnsConfig, HickoryResolver};
@@ -307,15 +308,27 @@ async fn devp2p_rlpx_ping_reads_our_hello() {
 async fn our_rlpx_ping_reads_geths_hello() {
     let ge = go_ethereum();
     let geth = Geth::start(&ge, GethDiscovery::Off).await;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rlpx"));
+    // Given as an enode URL and as geth's own record.
+    for node in [geth.enode.to_string(), geth.enr(&ge).await] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_devp2p"));
+        cmd.kill_on_drop(true).args(["rlpx", "ping", &node]);
+        let (ok, out) = run(cmd, WAIT).await;
+        assert!(ok, "devp2p rlpx ping {node}:\n{out}");
+        assert!(out.contains(&format!("id: {}", geth.enode.id)), "{out}");
+        assert!(out.contains("client: Geth/v1.17.10"), "{out}");
+        assert!(out.contains("protocol version: 5"), "{out}");
+        assert!(out.contains("eth/69"), "{out}");
+    }
+    // geth's address with another node's id: geth cannot open the
+    // handshake and hangs up; the tool says what that likely means.
+    let mut wrong = geth.enode;
+    wrong.id = NodeKey::random().id();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_devp2p"));
     cmd.kill_on_drop(true)
-        .args(["ping", &geth.enode.to_string()]);
+        .args(["rlpx", "ping", &wrong.to_string()]);
     let (ok, out) = run(cmd, WAIT).await;
-    assert!(ok, "rlpx ping:\n{out}");
-    assert!(out.contains(&format!("id: {}", geth.enode.id)), "{out}");
-    assert!(out.contains("client: Geth/v1.17.10"), "{out}");
-    assert!(out.contains("protocol version: 5"), "{out}");
-    assert!(out.contains("eth/69"), "{out}");
+    assert!(!ok, "{out}");
+    assert!(out.contains("is the node id right?"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -626,13 +639,37 @@ fn sorted_texts<'a>(records: impl IntoIterator<Item = &'a NodeRecord>) -> Vec<St
     texts
 }
 
-/// `dnstree serve` on a free loopback port; returns it (killed when
+/// Runs our `devp2p` tool with `args`; fails the test if it fails.
+async fn our_tool<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_devp2p"));
+    cmd.kill_on_drop(true).args(args);
+    let what = format!("{cmd:?}");
+    let (ok, out) = run(cmd, WAIT).await;
+    assert!(ok, "{what}:\n{out}");
+    out
+}
+
+/// `records` as a tree directory's `nodes.json`.
+fn write_node_set(tree_dir: &std::path::Path, records: &[NodeRecord]) {
+    std::fs::create_dir_all(tree_dir).unwrap();
+    let mut set = NodeSet::new();
+    for record in records {
+        set.insert(NodeEntry::new(record.clone()));
+    }
+    set.save(&tree_dir.join("nodes.json")).unwrap();
+}
+
+/// `devp2p dns serve` on a free loopback port; returns it (killed when
 /// dropped) with the address it answers on.
 async fn serve_zone(zone: &std::path::Path) -> (Child, SocketAddr) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dnstree"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_devp2p"))
         .args([
+            "dns",
             "serve",
-            "--zone",
             zone.to_str().unwrap(),
             "--listen",
             "127.0.0.1:0",
@@ -644,9 +681,9 @@ async fn serve_zone(zone: &std::path::Path) -> (Child, SocketAddr) {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let line = timeout(WAIT, lines.next_line())
         .await
-        .expect("dnstree serve started in time")
+        .expect("devp2p dns serve started in time")
         .unwrap()
-        .expect("dnstree serve printed its address");
+        .expect("devp2p dns serve printed its address");
     let addr = line
         .strip_prefix("listening ")
         .and_then(|rest| rest.split(' ').next())
@@ -664,24 +701,10 @@ async fn a_tree_devp2p_signs_is_read_by_us() {
     let ge = go_ethereum();
     let dir = ScratchDir::new("dns-sign");
     let records = list_records(20);
-    // devp2p's tree definition: a directory with nodes.json (a node set).
+    // devp2p's tree definition: a directory with nodes.json (a node set),
+    // written by our node set type.
     let tree_dir = dir.0.join("tree");
-    std::fs::create_dir_all(&tree_dir).unwrap();
-    let nodes: serde_json::Map<String, serde_json::Value> = records
-        .iter()
-        .map(|r| {
-            let id = p2p_core::record::peer_id(r).node_id().to_string();
-            (
-                id,
-                serde_json::json!({ "seq": r.seq(), "record": r.to_base64() }),
-            )
-        })
-        .collect();
-    std::fs::write(
-        tree_dir.join("nodes.json"),
-        serde_json::to_vec(&nodes).unwrap(),
-    )
-    .unwrap();
+    write_node_set(&tree_dir, &records);
     // The signing key: a geth keystore file (light KDF, a password file).
     let password = dir.0.join("password");
     std::fs::write(&password, "interop\n").unwrap();
@@ -718,6 +741,21 @@ async fn a_tree_devp2p_signs_is_read_by_us() {
     let url: TreeUrl = info["url"].as_str().unwrap().parse().unwrap();
     assert_eq!(url.domain, "nodes.geth.test");
 
+    // Our tool reads geth's tree definition, checks its signature and
+    // prints the same TXT records.
+    let our_zone = dir.0.join("our-txt.json");
+    our_tool([
+        "dns".as_ref(),
+        "to-txt".as_ref(),
+        tree_dir.as_os_str(),
+        our_zone.as_os_str(),
+    ])
+    .await;
+    assert_eq!(
+        std::fs::read_to_string(&our_zone).unwrap(),
+        std::fs::read_to_string(&zone).unwrap()
+    );
+
     let (_server, addr) = serve_zone(&zone).await;
     let client = DnsClient::new(
         HickoryResolver::with_nameservers(&[addr]),
@@ -730,6 +768,27 @@ async fn a_tree_devp2p_signs_is_read_by_us() {
     assert_eq!(synced.root.seq, 9);
     assert_eq!(sorted_texts(&synced.records), sorted_texts(&records));
     assert!(synced.links.is_empty());
+    // And our tool's `dns sync` writes it down as a tree definition.
+    let synced_dir = dir.0.join("synced");
+    let synced_path = synced_dir.display().to_string();
+    let nameserver = addr.to_string();
+    let url_text = url.to_string();
+    our_tool([
+        "dns",
+        "sync",
+        "--nameserver",
+        &nameserver,
+        &url_text,
+        &synced_path,
+    ])
+    .await;
+    let read = NodeSet::load(&synced_dir.join("nodes.json")).unwrap();
+    assert_eq!(sorted_texts(&read.records()), sorted_texts(&records));
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(synced_dir.join("enrtree-info.json")).unwrap())
+            .unwrap();
+    assert_eq!(info["seq"], 9);
+    assert_eq!(info["url"], url.to_string());
 
     // Our builder lays the same records out exactly as go-ethereum does:
     // every entry but the root (whose signature differs) is the same.
@@ -753,10 +812,12 @@ async fn a_tree_devp2p_signs_is_read_by_us() {
     assert_eq!(without_root(&ours), without_root(&theirs));
 }
 
-/// A tree we sign (with the `dnstree` tool) is read by `devp2p dns sync`.
-/// go-ethereum resolves through the system's resolver only, so the sync
-/// runs in a network and mount namespace of its own, where
-/// `/etc/resolv.conf` names our server on 127.0.0.1:53 in that namespace.
+/// A tree we sign (with our `devp2p dns sign`) is accepted by go-ethereum's
+/// `devp2p dns to-txt` (which checks the signature) and read by its
+/// `devp2p dns sync`. go-ethereum resolves through the system's resolver
+/// only, so the sync runs in a network and mount namespace of its own,
+/// where `/etc/resolv.conf` names our server on 127.0.0.1:53 in that
+/// namespace.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tree_we_sign_is_read_by_devp2p_dns_sync() {
     let ge = go_ethereum();
@@ -766,27 +827,48 @@ async fn a_tree_we_sign_is_read_by_devp2p_dns_sync() {
     let key_path = dir.0.join("list.key");
     p2p_core::keyfile::save(&key_path, &list_key).unwrap();
     let link = TreeUrl::new(*NodeKey::random().public(), "other.rs.test").unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dnstree"));
-    cmd.kill_on_drop(true)
-        .args(["sign", "--key", key_path.to_str().unwrap()])
-        .args(["--domain", "nodes.rs.test", "--seq", "5"])
-        .args(["--link", &link.to_string()])
-        .args(records.iter().map(|r| r.to_base64()));
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let out = timeout(WAIT, cmd.output()).await.unwrap().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let zone = dir.0.join("zone.json");
-    std::fs::write(&zone, &out.stdout).unwrap();
-    let url = String::from_utf8(out.stderr).unwrap().trim().to_string();
+    let tree_dir = dir.0.join("tree");
+    write_node_set(&tree_dir, &records);
+    // A tree definition names its links before it is first signed.
+    std::fs::write(
+        tree_dir.join("enrtree-info.json"),
+        serde_json::json!({ "links": [link.to_string()] }).to_string(),
+    )
+    .unwrap();
+    let tree_path = tree_dir.display().to_string();
+    let key_text = key_path.display().to_string();
+    our_tool([
+        "dns",
+        "sign",
+        &tree_path,
+        &key_text,
+        "--domain",
+        "nodes.rs.test",
+        "--seq",
+        "5",
+    ])
+    .await;
+    let info: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(tree_dir.join("enrtree-info.json")).unwrap())
+            .unwrap();
+    let url = info["url"].as_str().unwrap().to_string();
     assert_eq!(
         url,
         TreeUrl::new(*list_key.public(), "nodes.rs.test")
             .unwrap()
             .to_string()
+    );
+    let zone = dir.0.join("zone.json");
+    let zone_path = zone.display().to_string();
+    our_tool(["dns", "to-txt", &tree_path, &zone_path]).await;
+    let geth_zone = dir.0.join("geth-zone.json");
+    let mut cmd = ge.tool("devp2p");
+    cmd.args(["dns", "to-txt"]).arg(&tree_dir).arg(&geth_zone);
+    let (ok, out) = run(cmd, WAIT).await;
+    assert!(ok, "devp2p dns to-txt of the tree we signed:\n{out}");
+    assert_eq!(
+        std::fs::read_to_string(&geth_zone).unwrap(),
+        std::fs::read_to_string(&zone).unwrap()
     );
 
     let resolv = dir.0.join("resolv.conf");
@@ -797,7 +879,7 @@ async fn a_tree_we_sign_is_read_by_devp2p_dns_sync() {
         PATH="$PATH:/usr/sbin:/sbin"
         ip link set lo up
         mount --bind "$RESOLV" /etc/resolv.conf
-        "$DNSTREE" serve --zone "$ZONE" --listen 127.0.0.1:53 > "$SERVE_LOG" 2>&1 &
+        "$OURS" dns serve "$ZONE" --listen 127.0.0.1:53 > "$SERVE_LOG" 2>&1 &
         server=$!
         trap 'kill $server 2>/dev/null || true' EXIT
         for _ in $(seq 100); do
@@ -818,7 +900,7 @@ async fn a_tree_we_sign_is_read_by_devp2p_dns_sync() {
         ])
         .args(["sh", "-c", script])
         .env("RESOLV", &resolv)
-        .env("DNSTREE", env!("CARGO_BIN_EXE_dnstree"))
+        .env("OURS", env!("CARGO_BIN_EXE_devp2p"))
         .env("ZONE", &zone)
         .env("SERVE_LOG", dir.0.join("serve.log"))
         .env("DEVP2P", ge.bin.join("devp2p"))

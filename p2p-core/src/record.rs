@@ -87,7 +87,8 @@ pub fn peer_id(record: &NodeRecord) -> PeerId {
 }
 
 /// The `enode://` form of a record: its IPv4 endpoint if it has one, else its
-/// IPv6 one. `None` when the record has no IP address.
+/// IPv6 one (ports from `tcp6`/`udp6`, else `tcp`/`udp`). `None` when the
+/// record has no IP address.
 pub fn enode(record: &NodeRecord) -> Option<Enode> {
     let id = peer_id(record);
     if let Some(ip) = record.ip4() {
@@ -96,8 +97,11 @@ pub fn enode(record: &NodeRecord) -> Option<Enode> {
         return Some(Enode::new(id, ip.into(), tcp, udp));
     }
     let ip = record.ip6()?;
-    let tcp = record.tcp6().unwrap_or(0);
-    let udp = record.udp6().unwrap_or(tcp);
+    // A record with only an IPv6 address may keep its ports under `tcp`
+    // and `udp` (go-ethereum's tools write it so); go-ethereum reads them
+    // when `tcp6` and `udp6` are absent, and so do we.
+    let tcp = record.tcp6().or_else(|| record.tcp4()).unwrap_or(0);
+    let udp = record.udp6().or_else(|| record.udp4()).unwrap_or(tcp);
     Some(Enode::new(id, ip.into(), tcp, udp))
 }
 

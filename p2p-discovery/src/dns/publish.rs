@@ -2,10 +2,14 @@
 //! client walks, with its root signed by the list's key.
 //!
 //! The layout is the one go-ethereum's `devp2p dns sign` writes, so either
-//! tool's tree can replace the other's: leaves sorted (records by node id,
-//! links by text), grouped at most [`MAX_PUBLISHED_CHILDREN`] to a branch,
+//! tool's tree can replace the other's: records sorted by node id, links in
+//! the order given, grouped at most [`MAX_PUBLISHED_CHILDREN`] to a branch,
 //! level by level, a single entry standing for itself instead of a branch
 //! of one; an empty subtree is an empty branch.
+//!
+//! [`TreeLayout`] is the tree before it is signed: built from the same
+//! records and links, it is the same tree, which is how a signature made
+//! elsewhere (a tree definition's `enrtree-info.json`) is checked.
 //!
 //! ```
 //! use p2p_core::NodeKey;
@@ -62,22 +66,7 @@ impl SignedTree {
         links: &[TreeUrl],
         width: usize,
     ) -> Result<Self, TreeError> {
-        let width = width.max(2);
-        let public = PublicKey::from_secret_key(key);
-        let url = TreeUrl::new(public, domain)?;
-        let mut sorted: Vec<&NodeRecord> = records.iter().collect();
-        // The key is a keccak of the public key: computed once per record.
-        sorted.sort_by_cached_key(|r| p2p_core::record::peer_id(r).node_id());
-        let record_texts: Vec<String> = sorted.iter().map(|r| r.to_base64()).collect();
-        let mut link_texts: Vec<String> = links.iter().map(TreeUrl::to_string).collect();
-        link_texts.sort();
-        link_texts.dedup();
-
-        let mut entries = BTreeMap::new();
-        let enr_root = subtree(&record_texts, width, &mut entries);
-        let link_root = subtree(&link_texts, width, &mut entries);
-        let root = Root::sign(&enr_root, &link_root, seq, key)?;
-        Ok(SignedTree { url, root, entries })
+        TreeLayout::with_width(records, links, width).sign(key, domain, seq)
     }
 
     /// The URL clients are given: the list's key and domain.
@@ -107,6 +96,81 @@ impl SignedTree {
             .collect();
         records.insert(domain.clone(), self.root.to_string());
         records
+    }
+}
+
+/// A tree's entries and subtree tops, before its root is signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TreeLayout {
+    enr_root: String,
+    link_root: String,
+    entries: BTreeMap<String, String>,
+}
+
+impl TreeLayout {
+    /// The layout of `records` and `links`, as [`SignedTree::build`] makes it.
+    pub fn new(records: &[NodeRecord], links: &[TreeUrl]) -> Self {
+        Self::with_width(records, links, MAX_PUBLISHED_CHILDREN)
+    }
+
+    /// As [`TreeLayout::new`], with at most `width` (at least 2) children
+    /// per branch.
+    pub fn with_width(records: &[NodeRecord], links: &[TreeUrl], width: usize) -> Self {
+        let width = width.max(2);
+        let mut sorted: Vec<&NodeRecord> = records.iter().collect();
+        // The key is a keccak of the public key: computed once per record.
+        sorted.sort_by_cached_key(|r| p2p_core::record::peer_id(r).node_id());
+        let record_texts: Vec<String> = sorted.iter().map(|r| r.to_base64()).collect();
+        let mut link_texts: Vec<String> = Vec::with_capacity(links.len());
+        for text in links.iter().map(TreeUrl::to_string) {
+            if !link_texts.contains(&text) {
+                link_texts.push(text);
+            }
+        }
+        let mut entries = BTreeMap::new();
+        let enr_root = subtree(&record_texts, width, &mut entries);
+        let link_root = subtree(&link_texts, width, &mut entries);
+        TreeLayout {
+            enr_root,
+            link_root,
+            entries,
+        }
+    }
+
+    /// The hash of the record subtree's top entry.
+    pub fn enr_root(&self) -> &str {
+        &self.enr_root
+    }
+
+    /// The hash of the link subtree's top entry.
+    pub fn link_root(&self) -> &str {
+        &self.link_root
+    }
+
+    /// The tree signed with `key`, to be published at `domain` with
+    /// sequence number `seq`.
+    pub fn sign(self, key: &SecretKey, domain: &str, seq: u64) -> Result<SignedTree, TreeError> {
+        let url = TreeUrl::new(PublicKey::from_secret_key(key), domain)?;
+        let root = Root::sign(&self.enr_root, &self.link_root, seq, key)?;
+        Ok(SignedTree {
+            url,
+            root,
+            entries: self.entries,
+        })
+    }
+
+    /// The tree with a root signed elsewhere: `root` must cover this
+    /// layout's subtrees and be signed by `url`'s key.
+    pub fn with_root(self, url: TreeUrl, root: Root) -> Result<SignedTree, TreeError> {
+        if root.enr_root != self.enr_root || root.link_root != self.link_root {
+            return Err(TreeError::BadSignature);
+        }
+        root.verify(&url.key)?;
+        Ok(SignedTree {
+            url,
+            root,
+            entries: self.entries,
+        })
     }
 }
 
