@@ -145,12 +145,7 @@ impl NodeSet {
 
     /// The set as go-ethereum writes it.
     pub fn to_json(&self) -> String {
-        let mut out = Vec::new();
-        let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-        let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-        self.serialize(&mut serializer)
-            .expect("a node set always serializes");
-        String::from_utf8(out).expect("JSON is UTF-8")
+        go_json(self)
     }
 
     /// Writes the set to `path`.
@@ -232,6 +227,18 @@ impl<'de> Deserialize<'de> for NodeSet {
         }
         deserializer.deserialize_map(SetVisitor)
     }
+}
+
+/// JSON as go-ethereum's tools write their files: four-space indent, no
+/// final newline.
+pub fn go_json<T: Serialize>(value: &T) -> String {
+    let mut out = Vec::new();
+    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+    value
+        .serialize(&mut serializer)
+        .expect("maps of strings, numbers and times serialize");
+    String::from_utf8(out).expect("JSON is UTF-8")
 }
 
 /// A point in time as go-ethereum writes one: RFC 3339, its zone kept, and

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use clap::Subcommand;
-use examples::nodeset::{NodeEntry, NodeSet, Timestamp};
+use examples::nodeset::{go_json, NodeEntry, NodeSet, Timestamp};
 use hickory_server::authority::{Catalog, ZoneType};
 use hickory_server::proto::rr::rdata::{SOA, TXT};
 use hickory_server::proto::rr::{LowerName, Name, RData, Record};
@@ -103,7 +103,7 @@ pub async fn run(command: DnsCommand) -> Result<(), Failure> {
         } => sign(&dir, &key, domain, seq),
         DnsCommand::ToTxt { dir, out } => {
             let tree = load_signed(&dir)?;
-            let text = to_json(&tree.txt_records());
+            let text = go_json(&tree.txt_records());
             match out {
                 Some(path) => {
                     std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))
@@ -178,18 +178,7 @@ fn load_definition(dir: &Path) -> Result<TreeDefinition, Failure> {
 
 fn save_info(dir: &Path, info: &TreeInfo) -> Result<(), Failure> {
     let path = dir.join(INFO_FILE);
-    std::fs::write(&path, to_json(info)).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// JSON as go-ethereum writes it: four-space indent, no final newline.
-fn to_json<T: Serialize>(value: &T) -> String {
-    let mut out = Vec::new();
-    let formatter = serde_json::ser::PrettyFormatter::with_indent(b"    ");
-    let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
-    value
-        .serialize(&mut serializer)
-        .expect("maps of strings serialize");
-    String::from_utf8(out).expect("JSON is UTF-8")
+    std::fs::write(&path, go_json(info)).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn signature_text(root: &Root) -> String {
