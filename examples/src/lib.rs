@@ -1,7 +1,9 @@
 //! Shared pieces of the example programs.
 
+pub mod crawl;
 pub mod metrics_endpoint;
 pub mod node;
+pub mod node_filter;
 pub mod nodeset;
 pub mod process;
 

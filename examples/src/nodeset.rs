@@ -319,13 +319,7 @@ mod tests {
     use p2p_core::NodeKey;
 
     fn record(seq: u64) -> NodeRecord {
-        let endpoint = Endpoint {
-            ip: Some([127, 0, 0, 1].into()),
-            tcp: Some(30303),
-            udp: Some(30303),
-            quic: None,
-        };
-        LocalRecord::new(NodeKey::random(), endpoint, seq)
+        LocalRecord::new(NodeKey::random(), Endpoint::new([127, 0, 0, 1], 30303), seq)
             .unwrap()
             .record()
             .clone()

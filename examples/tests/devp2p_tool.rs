@@ -10,7 +10,7 @@ use p2p_core::{record::Endpoint, NodeKey};
 use tokio::process::Command;
 
 mod common;
-use common::geth::{go_ethereum, our_node, run, GoEthereum, ScratchDir, WAIT};
+use common::geth::{go_ethereum, our_node, run, stdout_of, GoEthereum, ScratchDir, WAIT};
 
 fn ours() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_devp2p"));
@@ -18,29 +18,12 @@ fn ours() -> Command {
     cmd
 }
 
-/// Runs `cmd` and returns its standard output; fails the test if it fails.
-async fn output(mut cmd: Command) -> String {
-    let what = format!("{cmd:?}");
-    cmd.stderr(std::process::Stdio::piped());
-    cmd.stdout(std::process::Stdio::piped());
-    let out = tokio::time::timeout(WAIT, cmd.output())
-        .await
-        .unwrap_or_else(|_| panic!("{what} ran past {WAIT:?}"))
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{what}:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 async fn both(ge: &GoEthereum, args: &[&str]) -> (String, String) {
     let mut theirs = ge.tool("devp2p");
     theirs.args(args);
     let mut mine = ours();
     mine.args(args);
-    (output(mine).await, output(theirs).await)
+    (stdout_of(mine).await, stdout_of(theirs).await)
 }
 
 fn path(p: &Path) -> &str {
@@ -54,13 +37,13 @@ async fn key_files_name_the_same_node_in_both_tools() {
     // One key file from each tool; each tool reads both.
     let mine = dir.0.join("ours.key");
     let theirs = dir.0.join("geth.key");
-    output({
+    stdout_of({
         let mut c = ours();
         c.args(["key", "generate", path(&mine)]);
         c
     })
     .await;
-    output({
+    stdout_of({
         let mut c = ge.tool("devp2p");
         c.args(["key", "generate", path(&theirs)]);
         c
@@ -87,7 +70,7 @@ async fn records_dump_to_the_same_text_in_both_tools() {
     let ge = go_ethereum();
     let dir = ScratchDir::new("tool-enrdump");
     let key = dir.0.join("geth.key");
-    output({
+    stdout_of({
         let mut c = ge.tool("devp2p");
         c.args(["key", "generate", path(&key)]);
         c
@@ -95,7 +78,7 @@ async fn records_dump_to_the_same_text_in_both_tools() {
     .await;
     // A record go-ethereum made, one of ours with an eth entry and a QUIC
     // port, and EIP-778's example.
-    let geth_record = output({
+    let geth_record = stdout_of({
         let mut c = ge.tool("devp2p");
         c.args(["key", "to-enr", "--ip", "127.0.0.1", path(&key)]);
         c
@@ -176,6 +159,16 @@ async fn bad_input_is_named_with_a_non_zero_exit() {
 async fn the_readme_examples_run() {
     let ge = go_ethereum();
     let node = our_node(&ge, false).await;
+    let discv4 = common::discv4_node(Vec::new()).await;
+    let discv5 = p2p_discovery::v5::Discv5Service::start(
+        &p2p_core::NodeKey::random(),
+        p2p_discovery::v5::Discv5Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     let readme = include_str!("../../README.md");
     let block = readme
         .split("<!-- devp2p tool examples: begin -->")
@@ -199,7 +192,12 @@ async fn the_readme_examples_run() {
         .args(["-e", "-c", &script])
         .current_dir(&dir.0)
         .env("PATH", path)
-        .env("NODE", node.enode().to_string());
+        .env("NODE", node.enode().to_string())
+        .env(
+            "DISCV4_NODE",
+            format!("enode://{}@{}", discv4.local_id(), discv4.local_addr()),
+        )
+        .env("DISCV5_NODE", discv5.local_enr().to_base64());
     let (ok, out) = run(cmd, WAIT).await;
     assert!(ok, "the README's examples:\n{out}");
     assert!(out.contains("Node ID: "), "{out}");
@@ -208,4 +206,11 @@ async fn the_readme_examples_run() {
     assert!(out.contains("1 nodes and 0 links"), "{out}");
     let synced = examples::nodeset::NodeSet::load(&dir.0.join("synced/nodes.json")).unwrap();
     assert_eq!(synced.len(), 1);
+    assert!(out.contains("node responded to ping"), "{out}");
+    let local = examples::nodeset::NodeSet::load(&dir.0.join("local.json")).unwrap();
+    assert_eq!(local.len(), 1, "the v4 node, crawled and kept");
+    let crawled5 = examples::nodeset::NodeSet::load(&dir.0.join("crawled5.json")).unwrap();
+    assert_eq!(crawled5.len(), 1, "the v5 node");
+    discv4.shutdown().await;
+    discv5.shutdown();
 }

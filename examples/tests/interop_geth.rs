@@ -38,7 +38,10 @@ use tokio::process::{Child, Command};
 use tokio::time::timeout;
 
 mod common;
-use common::geth::{go_ethereum, our_node, run, Geth, GethDiscovery, GoEthereum, ScratchDir, WAIT};
+use common::geth::{
+    geth_dns_sign, go_ethereum, our_node, our_tool, run, Geth, GethDiscovery, GoEthereum,
+    ScratchDir, WAIT,
+};
 use common::{discv4_node, until_in_table};
 /// Bound of one conformance suite run.
 const SUITE_LIMIT: Duration = Duration::from_secs(240);
@@ -619,12 +622,7 @@ async fn discv5_nodes_find_each_other_through_geth() {
 fn list_records(n: u16) -> Vec<NodeRecord> {
     (0..n)
         .map(|i| {
-            let endpoint = Endpoint {
-                ip: Some(Ipv4Addr::LOCALHOST.into()),
-                tcp: Some(30_400 + i),
-                udp: Some(30_400 + i),
-                quic: None,
-            };
+            let endpoint = Endpoint::new(Ipv4Addr::LOCALHOST, 30_400 + i);
             LocalRecord::new(NodeKey::random(), endpoint, 1)
                 .unwrap()
                 .record()
@@ -637,20 +635,6 @@ fn sorted_texts<'a>(records: impl IntoIterator<Item = &'a NodeRecord>) -> Vec<St
     let mut texts: Vec<String> = records.into_iter().map(|r| r.to_base64()).collect();
     texts.sort();
     texts
-}
-
-/// Runs our `devp2p` tool with `args`; fails the test if it fails.
-async fn our_tool<I, S>(args: I) -> String
-where
-    I: IntoIterator<Item = S>,
-    S: AsRef<std::ffi::OsStr>,
-{
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_devp2p"));
-    cmd.kill_on_drop(true).args(args);
-    let what = format!("{cmd:?}");
-    let (ok, out) = run(cmd, WAIT).await;
-    assert!(ok, "{what}:\n{out}");
-    out
 }
 
 /// `records` as a tree directory's `nodes.json`.
@@ -705,30 +689,13 @@ async fn a_tree_devp2p_signs_is_read_by_us() {
     // written by our node set type.
     let tree_dir = dir.0.join("tree");
     write_node_set(&tree_dir, &records);
-    // The signing key: a geth keystore file (light KDF, a password file).
-    let password = dir.0.join("password");
-    std::fs::write(&password, "interop\n").unwrap();
-    let keystore = dir.0.join("keystore");
-    let mut cmd = ge.tool("geth");
-    cmd.args(["account", "new", "--lightkdf", "--keystore"])
-        .arg(&keystore)
-        .arg("--password")
-        .arg(&password);
-    let (ok, out) = run(cmd, WAIT).await;
-    assert!(ok, "geth account new:\n{out}");
-    let keyfile = std::fs::read_dir(&keystore)
-        .unwrap()
-        .next()
-        .expect("a key file")
-        .unwrap()
-        .path();
-    // `dns sign` reads the password from standard input.
-    let mut cmd = ge.tool("devp2p");
-    cmd.args(["dns", "sign", "-domain", "nodes.geth.test", "-seq", "9"])
-        .arg(&tree_dir)
-        .arg(&keyfile)
-        .stdin(std::fs::File::open(&password).unwrap());
-    let (ok, out) = run(cmd, WAIT).await;
+    let (ok, out) = geth_dns_sign(
+        &ge,
+        &dir.0,
+        &tree_dir,
+        &["-domain", "nodes.geth.test", "-seq", "9"],
+    )
+    .await;
     assert!(ok, "devp2p dns sign:\n{out}");
     let zone = dir.0.join("txt.json");
     let mut cmd = ge.tool("devp2p");

@@ -135,6 +135,19 @@ pub struct Endpoint {
     pub quic: Option<u16>,
 }
 
+impl Endpoint {
+    /// An endpoint with one port for RLPx and discovery alike, as most nodes
+    /// run, and no QUIC.
+    pub fn new(ip: impl Into<IpAddr>, port: u16) -> Self {
+        Endpoint {
+            ip: Some(ip.into()),
+            tcp: Some(port),
+            udp: Some(port),
+            quic: None,
+        }
+    }
+}
+
 /// The local node's record: rebuilt and re-signed only when its content
 /// changes, its sequence number rising by one each time (peers keep the
 /// record with the highest sequence number).

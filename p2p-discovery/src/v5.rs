@@ -46,6 +46,10 @@ pub enum Discv5Error {
     /// A lookup failed (the service stopped, typically).
     #[error("query failed: {0}")]
     Query(String),
+    /// A request to one node failed: no answer in time, or not the answer
+    /// asked for.
+    #[error("request failed: {0}")]
+    Request(String),
 }
 
 /// Settings of a [`Discv5Service`].
@@ -248,6 +252,28 @@ impl Discv5Service {
     pub async fn lookup(&self, target: enr::NodeId) -> Result<Vec<Enr>, Discv5Error> {
         let lookup = lock(&self.inner).find_node(target);
         lookup.await.map_err(|e| Discv5Error::Query(e.to_string()))
+    }
+
+    /// Pings the node of `enr` and waits for its PONG; returns the sequence
+    /// number of the node's current record, which it carries.
+    pub async fn ping(&self, enr: Enr) -> Result<u64, Discv5Error> {
+        let ping = lock(&self.inner).send_ping(enr);
+        let pong = ping
+            .await
+            .map_err(|e| Discv5Error::Request(e.to_string()))?;
+        Ok(pong.enr_seq)
+    }
+
+    /// Asks the node of `enr` for its current record: a FINDNODE at distance
+    /// zero, which the node answers with its own record only.
+    pub async fn request_enr(&self, enr: Enr) -> Result<Enr, Discv5Error> {
+        let id = enr.node_id();
+        let ask = lock(&self.inner).find_node_designated_peer(enr, vec![0]);
+        let found = ask.await.map_err(|e| Discv5Error::Request(e.to_string()))?;
+        found
+            .into_iter()
+            .find(|record| record.node_id() == id)
+            .ok_or_else(|| Discv5Error::Request("the node did not send its own record".into()))
     }
 
     /// An endless stream of dial candidates found by lookups for random

@@ -567,3 +567,33 @@ async fn the_record_advertises_the_fork_id_and_follows_it_across_a_fork() {
     x.shutdown().await;
     asker.shutdown().await;
 }
+
+/// ENRRequests sent in the same second are the same packet whatever the
+/// node (they carry only their expiry, and signatures are deterministic):
+/// answers must still reach the request each node was sent, and a request
+/// repeated to one node is answered too.
+#[tokio::test]
+async fn records_asked_of_many_nodes_at_once_all_arrive() {
+    let asker = service().await;
+    let nodes = futures::future::join_all((0..4).map(|_| service())).await;
+    for node in &nodes {
+        timeout(BOUND, asker.ping(node.local_node()))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let targets = nodes.iter().chain(&nodes[..1]);
+    let asked = targets.map(|node| {
+        let asker = asker.handle();
+        let target = node.local_node();
+        async move { (target.id, timeout(BOUND, asker.request_enr(target)).await) }
+    });
+    for (id, answer) in futures::future::join_all(asked).await {
+        let record = answer.expect("answered in time").expect("a record");
+        assert_eq!(p2p_core::record::peer_id(&record), id);
+    }
+    asker.shutdown().await;
+    for node in nodes {
+        node.shutdown().await;
+    }
+}

@@ -133,3 +133,34 @@ async fn nodes_knowing_one_bootnode_find_each_other() {
     }
     boot.shutdown();
 }
+
+/// What `devp2p discv5 ping` and `resolve` rely on: a ping tells the
+/// node's current sequence number, a record request fetches the current
+/// record even when we hold an older one, and a silent node is an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_answers_pings_and_hands_out_its_current_record() {
+    let asker = start(&NodeKey::random(), 0, Vec::new()).await;
+    let node = start(&NodeKey::random(), 30303, Vec::new()).await;
+    let old = node.local_enr();
+    let seq = timeout(BOUND, asker.ping(old.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(seq, old.seq());
+    node.set_fork_id(ForkId {
+        hash: [0x97, 0xc2, 0xc3, 0x4c],
+        next: 0,
+    })
+    .unwrap();
+    let current = timeout(BOUND, asker.request_enr(old.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.node_id(), old.node_id());
+    assert_eq!(current.seq(), old.seq() + 1);
+    assert_eq!(current, node.local_enr());
+    node.shutdown();
+    let silent = timeout(BOUND, asker.request_enr(old)).await.unwrap();
+    assert!(silent.is_err(), "{silent:?}");
+    asker.shutdown();
+}

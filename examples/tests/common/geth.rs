@@ -143,6 +143,75 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// Runs our `devp2p` tool with `args`; fails the test if it fails. Returns
+/// its standard output and error together.
+pub async fn our_tool<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_devp2p"));
+    cmd.kill_on_drop(true).args(args);
+    let what = format!("{cmd:?}");
+    let (ok, out) = run(cmd, WAIT).await;
+    assert!(ok, "{what}:\n{out}");
+    out
+}
+
+/// Runs `cmd` and returns its standard output alone; fails the test if it
+/// fails (with its standard error) or runs past [`WAIT`].
+pub async fn stdout_of(mut cmd: Command) -> String {
+    let what = format!("{cmd:?}");
+    cmd.kill_on_drop(true)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let out = timeout(WAIT, cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("{what} ran past {WAIT:?}"))
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{what}:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs go-ethereum's `devp2p dns sign` on `tree_dir` with `flags`, as it
+/// requires: with a geth keystore key (made here in `scratch`, light KDF)
+/// and its password on standard input. Returns whether it succeeded and
+/// what it printed.
+pub async fn geth_dns_sign(
+    ge: &GoEthereum,
+    scratch: &std::path::Path,
+    tree_dir: &std::path::Path,
+    flags: &[&str],
+) -> (bool, String) {
+    let password = scratch.join("password");
+    std::fs::write(&password, "interop\n").unwrap();
+    let keystore = scratch.join("keystore");
+    let mut cmd = ge.tool("geth");
+    cmd.args(["account", "new", "--lightkdf", "--keystore"])
+        .arg(&keystore)
+        .arg("--password")
+        .arg(&password);
+    let (ok, out) = run(cmd, WAIT).await;
+    assert!(ok, "geth account new:\n{out}");
+    let keyfile = std::fs::read_dir(&keystore)
+        .unwrap()
+        .next()
+        .expect("a key file")
+        .unwrap()
+        .path();
+    let mut cmd = ge.tool("devp2p");
+    cmd.args(["dns", "sign"])
+        .args(flags)
+        .arg(tree_dir)
+        .arg(&keyfile)
+        .stdin(std::fs::File::open(&password).unwrap());
+    run(cmd, WAIT).await
+}
+
 /// A running geth serving the eth suite's test chain on loopback, killed
 /// (and its data directory removed) when dropped.
 pub struct Geth {

@@ -210,13 +210,8 @@ mod tests {
     fn records(n: u16) -> Vec<NodeRecord> {
         (0..n)
             .map(|i| {
-                let endpoint = Endpoint {
-                    ip: Some([10, 0, (i >> 8) as u8, i as u8].into()),
-                    tcp: Some(30303),
-                    udp: Some(30303),
-                    quic: None,
-                };
-                LocalRecord::new(NodeKey::random(), endpoint, 1)
+                let ip = [10, 0, (i >> 8) as u8, i as u8];
+                LocalRecord::new(NodeKey::random(), Endpoint::new(ip, 30303), 1)
                     .unwrap()
                     .record()
                     .clone()

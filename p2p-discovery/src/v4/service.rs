@@ -867,9 +867,10 @@ struct PendingFind {
 
 /// An ENRRequest we sent, keyed by its hash.
 struct PendingEnr {
-    id: PeerId,
     deadline: Instant,
-    reply: Reply<NodeRecord>,
+    /// Everyone waiting for this answer: a request repeated within the
+    /// same second is the same packet, so one answer serves them all.
+    replies: Vec<Reply<NodeRecord>>,
 }
 
 /// Everything the task owns.
@@ -889,8 +890,11 @@ struct State<S> {
     pings: HashMap<[u8; 32], PendingPing>,
     /// FindNodes awaiting Neighbors, oldest first per node.
     finds: HashMap<NodeId, VecDeque<PendingFind>>,
-    /// ENRRequests awaiting an ENRResponse, by request hash.
-    enr_requests: HashMap<[u8; 32], PendingEnr>,
+    /// ENRRequests awaiting an ENRResponse, by request hash and node. The
+    /// hash alone is not enough: a request carries only its expiry second
+    /// and signatures are deterministic, so requests sent to several nodes
+    /// in the same second are the same packet with the same hash.
+    enr_requests: HashMap<([u8; 32], NodeId), PendingEnr>,
     /// Callers waiting for a node's next Ping.
     ping_waiters: HashMap<NodeId, Vec<(Instant, oneshot::Sender<bool>)>>,
     config: Arc<Discv4Config>,
@@ -1079,17 +1083,15 @@ impl<S: DatagramSocket> State<S> {
             }
             !queue.is_empty()
         });
-        let expired: Vec<[u8; 32]> = self
-            .enr_requests
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(hash, _)| *hash)
-            .collect();
-        for hash in expired {
-            if let Some(p) = self.enr_requests.remove(&hash) {
-                let _ = p.reply.send(Err(Discv4Error::Timeout));
+        self.enr_requests.retain(|_, p| {
+            if p.deadline > now {
+                return true;
             }
-        }
+            for reply in p.replies.drain(..) {
+                let _ = reply.send(Err(Discv4Error::Timeout));
+            }
+            false
+        });
         self.ping_waiters.retain(|_, waiters| {
             let (expired, waiting): (Vec<_>, Vec<_>) =
                 waiters.drain(..).partition(|(d, _)| *d <= now);
@@ -1191,14 +1193,16 @@ impl<S: DatagramSocket> State<S> {
         });
         match self.send_to(&packet, addr).await {
             Ok(hash) => {
-                self.enr_requests.insert(
-                    hash,
-                    PendingEnr {
-                        id: node.id,
-                        deadline: Instant::now() + self.config.request_timeout,
-                        reply,
-                    },
-                );
+                let deadline = Instant::now() + self.config.request_timeout;
+                let pending = self
+                    .enr_requests
+                    .entry((hash, node.id.node_id()))
+                    .or_insert_with(|| PendingEnr {
+                        deadline,
+                        replies: Vec::new(),
+                    });
+                pending.deadline = deadline;
+                pending.replies.push(reply);
             }
             Err(e) => {
                 let _ = reply.send(Err(e));
@@ -1353,30 +1357,23 @@ impl<S: DatagramSocket> State<S> {
     }
 
     fn on_enr_response(&mut self, response: EnrResponse, sender: PeerId, from: SocketAddr) {
-        let matches = self
+        let Some(pending) = self
             .enr_requests
-            .get(&response.request_hash)
-            .is_some_and(|p| p.id == sender);
-        if !matches {
+            .remove(&(response.request_hash, sender.node_id()))
+        else {
             debug!(target: "discv4", "dropping unsolicited ENRResponse from {from}");
             return;
+        };
+        let result = record::from_rlp(&response.record).and_then(|record| {
+            if record::peer_id(&record) == sender {
+                Ok(record)
+            } else {
+                Err("signed by another key than the sender's".to_string())
+            }
+        });
+        for reply in pending.replies {
+            let _ = reply.send(result.clone().map_err(Discv4Error::InvalidRecord));
         }
-        let pending = self
-            .enr_requests
-            .remove(&response.request_hash)
-            .expect("checked");
-        let result = record::from_rlp(&response.record)
-            .map_err(Discv4Error::InvalidRecord)
-            .and_then(|record| {
-                if record::peer_id(&record) == sender {
-                    Ok(record)
-                } else {
-                    Err(Discv4Error::InvalidRecord(
-                        "signed by another key than the sender's".into(),
-                    ))
-                }
-            });
-        let _ = pending.reply.send(result);
     }
 
     async fn on_ping(&mut self, ping: Ping, sender: PeerId, hash: [u8; 32], from: SocketAddr) {

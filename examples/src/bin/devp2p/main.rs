@@ -14,10 +14,15 @@
 //! Every failure is one line on standard error naming the input at fault,
 //! and exit code 1.
 
+mod discv4;
+mod discv5;
 mod dns;
 mod enrdump;
 mod key;
+mod local;
 mod node_arg;
+mod nodeset;
+mod progress;
 mod rlpx;
 
 use std::process::ExitCode;
@@ -28,7 +33,7 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "devp2p",
     version,
-    about = "Tools for devp2p networks: keys, node records, RLPx and EIP-1459 DNS lists",
+    about = "Tools for devp2p networks: keys, node records, discovery, RLPx and EIP-1459 DNS lists",
     after_help = "Logs go to standard error; RUST_LOG (e.g. RUST_LOG=debug) sets how much."
 )]
 struct Args {
@@ -43,6 +48,17 @@ enum Command {
     Key(key::KeyCommand),
     /// Prints every key of a node record, decoded.
     Enrdump(enrdump::EnrdumpArgs),
+    /// Discovery v4: ping a node, ask for its record, resolve it, crawl
+    /// the network into a node set.
+    #[command(subcommand)]
+    Discv4(discv4::Discv4Command),
+    /// Discovery v5: ping a node, resolve its record, crawl the network
+    /// into a node set.
+    #[command(subcommand)]
+    Discv5(discv5::Discv5Command),
+    /// Node sets (`nodes.json`): what one holds, and filtering it.
+    #[command(subcommand)]
+    Nodeset(nodeset::NodesetCommand),
     /// RLPx: dial a node and read its Hello.
     #[command(subcommand)]
     Rlpx(rlpx::RlpxCommand),
@@ -78,6 +94,9 @@ fn main() -> ExitCode {
         match command {
             Command::Key(command) => key::run(command),
             Command::Enrdump(args) => enrdump::run(args),
+            Command::Discv4(command) => discv4::run(command).await,
+            Command::Discv5(command) => discv5::run(command).await,
+            Command::Nodeset(command) => nodeset::run(command),
             Command::Rlpx(command) => rlpx::run(command).await,
             Command::Dns(command) => dns::run(command).await,
         }
