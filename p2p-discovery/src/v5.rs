@@ -264,13 +264,21 @@ impl Discv5Service {
         Ok(pong.enr_seq)
     }
 
+    /// Asks the node of `enr` for the records in its table at the given log
+    /// distances from itself (a FINDNODE); distance 0 is its own record.
+    /// Nodes answer with at most 16 records, from the distances in the
+    /// order given (go-ethereum) or from the smallest (the `discv5` crate).
+    pub async fn find_node(&self, enr: Enr, distances: Vec<u64>) -> Result<Vec<Enr>, Discv5Error> {
+        let ask = lock(&self.inner).find_node_designated_peer(enr, distances);
+        ask.await.map_err(|e| Discv5Error::Request(e.to_string()))
+    }
+
     /// Asks the node of `enr` for its current record: a FINDNODE at distance
     /// zero, which the node answers with its own record only.
     pub async fn request_enr(&self, enr: Enr) -> Result<Enr, Discv5Error> {
         let id = enr.node_id();
-        let ask = lock(&self.inner).find_node_designated_peer(enr, vec![0]);
-        let found = ask.await.map_err(|e| Discv5Error::Request(e.to_string()))?;
-        found
+        self.find_node(enr, vec![0])
+            .await?
             .into_iter()
             .find(|record| record.node_id() == id)
             .ok_or_else(|| Discv5Error::Request("the node did not send its own record".into()))

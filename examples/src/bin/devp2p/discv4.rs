@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use clap::Subcommand;
-use examples::crawl::{Crawl, REVALIDATE_INTERVAL};
+use examples::crawl::{self, Checked, Crawl, REVALIDATE_INTERVAL};
 use p2p_core::record::{self, NodeRecord};
 use p2p_core::NodeKey;
 use p2p_discovery::v4::service::{Discv4, Discv4Config, Discv4Handle};
@@ -56,8 +56,9 @@ pub enum Discv4Command {
         local: LocalNode,
     },
     /// Crawls the network into a node set (go-ethereum's `nodes.json`): the
-    /// set's nodes and the bootnodes are checked, then random lookups find
-    /// more until the time is up. The file is read first if it exists, and
+    /// set's nodes and the bootnodes are checked, then every node they and
+    /// random lookups name, each live one asked for its own table's nodes,
+    /// until the time is up. The file is read first if it exists, and
     /// written at the end.
     Crawl {
         #[command(flatten)]
@@ -132,9 +133,9 @@ pub async fn run(command: Discv4Command) -> Result<(), Failure> {
                 lookup: None::<fn() -> std::future::Ready<Vec<NodeRecordV4>>>,
                 check: |node: NodeRecordV4| {
                     let handle = handle.clone();
-                    async move { handle.request_enr(node).await.ok() }
+                    async move { Checked::record(handle.request_enr(node).await.ok()) }
                 },
-                id: v4_id,
+                id: crawl::discv4::id,
                 parallel: 1,
                 revalidate_interval: Duration::ZERO,
                 deadline: None,
@@ -179,9 +180,9 @@ pub async fn run(command: Discv4Command) -> Result<(), Failure> {
                 }),
                 check: |node: NodeRecordV4| {
                     let handle = handle.clone();
-                    async move { handle.request_enr(node).await.ok() }
+                    async move { crawl::discv4::check(&handle, node).await }
                 },
-                id: v4_id,
+                id: crawl::discv4::id,
                 parallel,
                 revalidate_interval: REVALIDATE_INTERVAL,
                 deadline: Some(Instant::now() + timeout),
@@ -191,11 +192,6 @@ pub async fn run(command: Discv4Command) -> Result<(), Failure> {
             nodeset::save(&file, &set)
         }
     }
-}
-
-/// A node's id as node sets key it.
-fn v4_id(node: &NodeRecordV4) -> String {
-    node.id.node_id().to_string()
 }
 
 /// The nodes of a set that have an endpoint to ask.

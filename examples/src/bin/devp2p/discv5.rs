@@ -5,11 +5,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use clap::Subcommand;
-use examples::crawl::{Crawl, REVALIDATE_INTERVAL};
+use examples::crawl::{self, Crawl, REVALIDATE_INTERVAL};
 use p2p_discovery::v5::{Discv5Config, Discv5Service, Enr};
 
 use crate::local::CrawlArgs;
-use crate::local::{from_v5, to_v5, LocalNode};
+use crate::local::{to_v5, LocalNode};
 use crate::node_arg::NodeArg;
 use crate::nodeset;
 use crate::progress::CrawlProgress;
@@ -35,8 +35,9 @@ pub enum Discv5Command {
         local: LocalNode,
     },
     /// Crawls the network into a node set (go-ethereum's `nodes.json`): the
-    /// set's nodes and the bootnodes are checked, then random lookups find
-    /// more until the time is up. The file is read first if it exists, and
+    /// set's nodes and the bootnodes are checked, then every node they and
+    /// random lookups name, each live one asked for its own table's nodes,
+    /// until the time is up. The file is read first if it exists, and
     /// written at the end.
     Crawl {
         #[command(flatten)]
@@ -122,9 +123,9 @@ pub async fn run(command: Discv5Command) -> Result<(), Failure> {
                 }),
                 check: |node: Enr| {
                     let disc = disc.clone();
-                    async move { disc.request_enr(node).await.ok().as_ref().and_then(from_v5) }
+                    async move { crawl::discv5::check(&disc, node).await }
                 },
-                id: v5_id,
+                id: crawl::discv5::id,
                 parallel,
                 revalidate_interval: REVALIDATE_INTERVAL,
                 deadline: Some(Instant::now() + timeout),
@@ -134,11 +135,6 @@ pub async fn run(command: Discv5Command) -> Result<(), Failure> {
             nodeset::save(&file, &set)
         }
     }
-}
-
-/// A node's id as node sets key it (hex, as the record's id).
-fn v5_id(node: &Enr) -> String {
-    hex::encode(node.node_id().raw())
 }
 
 /// The node's current record from the node, else from whoever a lookup of

@@ -108,8 +108,3 @@ pub fn to_v5(record: &NodeRecord) -> Result<Enr, Failure> {
         .parse()
         .map_err(|e| format!("{}: {e}", record.to_base64()))
 }
-
-/// A record from the `discv5` crate in ours (the same signed bytes).
-pub fn from_v5(enr: &Enr) -> Option<NodeRecord> {
-    enr.to_base64().parse().ok()
-}

@@ -2,15 +2,13 @@
 //! and the rate at which they are checked. Hidden when standard error is not
 //! a terminal; a summary line is written at the end either way.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use std::future::Future;
-
-use examples::crawl::{Crawl, CrawlStats};
+use examples::crawl::{Checked, Crawl, CrawlStats};
 use examples::nodeset::NodeSet;
 use indicatif::{ProgressBar, ProgressStyle};
-use p2p_core::record::NodeRecord;
 
 /// How often the line is redrawn.
 const REDRAW_EVERY: Duration = Duration::from_millis(250);
@@ -27,11 +25,11 @@ impl CrawlProgress {
     /// Runs `crawl` into `set` with a progress line.
     pub async fn run<N, L, LF, C, CF>(crawl: Crawl<N, L, C>, set: &mut NodeSet)
     where
-        N: Send + 'static,
+        N: Clone,
         L: FnMut() -> LF,
         LF: Future<Output = Vec<N>>,
         C: Fn(N) -> CF,
-        CF: Future<Output = Option<NodeRecord>>,
+        CF: Future<Output = Checked<N>>,
     {
         let stats = Arc::new(CrawlStats::default());
         let progress = CrawlProgress::start(stats.clone());

@@ -5,20 +5,23 @@
 //! nodes that stay up.
 //!
 //! The crawler knows nothing of the protocol: it is given a lookup (which
-//! nodes are out there) and a check (ask one node for its record), so
-//! discovery v4 and v5 crawl alike, and tests crawl a network in memory.
+//! nodes are out there) and a check (ask one node for its record and its
+//! nearest neighbours), so discovery v4 and v5 crawl alike, and tests crawl
+//! a network in memory. [`discv4`] and [`discv5`] hold the checks of each.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::future::{self, FutureExt};
-use futures::stream::{self, StreamExt};
+use futures::stream::{self, FuturesUnordered, StreamExt};
 use p2p_core::record::{self, NodeRecord};
 
 use crate::nodeset::{NodeEntry, NodeSet, Timestamp};
+
+pub mod discv4;
+pub mod discv5;
 
 /// By default a node checked more recently than this is not checked again
 /// (go-ethereum revalidates a crawled set every ten minutes).
@@ -27,6 +30,25 @@ pub const REVALIDATE_INTERVAL: Duration = Duration::from_secs(10 * 60);
 /// small network is soon exhausted, and lookups without pause would only
 /// load it.
 pub const IDLE_LOOKUP_PAUSE: Duration = Duration::from_millis(500);
+/// How many times a node is asked before it counts as silent in this
+/// crawl: one lost datagram, or two nodes opening sessions with each other
+/// at once, should not cost a node its place in the set.
+pub const CHECK_ATTEMPTS: u32 = 2;
+/// How long a silent node rests before it is asked again: long enough for
+/// a handshake that crossed ours (discovery v5 nodes open sessions on
+/// their own, a bootnode at once) to have settled.
+pub const RETRY_PAUSE: Duration = Duration::from_secs(1);
+
+/// The log distances from a checked node, besides its nearest neighbours,
+/// that a crawl asks it for: nodes in the far half, quarter and eighth of
+/// the id space as the node sees it.
+///
+/// A node's nearest neighbours lie in its own corner of the id space, so a
+/// crawl that asked only for them would walk one corner at a time and
+/// reach the next only when a random lookup landed there (seconds apart on
+/// a 200-node network, as measured); a few far answers from every node
+/// spread the crawl over the whole space from the start.
+pub const FAR_DISTANCES: &[usize] = &[256, 255, 254];
 
 /// What one check did to the set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,14 +136,42 @@ impl CrawlStats {
     }
 }
 
+/// What one check learned of a node.
+#[derive(Clone, Debug)]
+pub struct Checked<N> {
+    /// Its signed record, if it answered.
+    pub record: Option<NodeRecord>,
+    /// Nodes it named as its neighbours; each is checked in turn.
+    pub neighbours: Vec<N>,
+}
+
+impl<N> Checked<N> {
+    /// A check that asked for the record alone.
+    pub fn record(record: Option<NodeRecord>) -> Self {
+        Checked {
+            record,
+            neighbours: Vec::new(),
+        }
+    }
+}
+
 /// How to reach the network being crawled.
 pub struct Crawl<N, L, C> {
     /// The nodes to start from (the set's own and any bootnodes).
     pub seeds: Vec<N>,
     /// One lookup: some nodes of the network. `None` when lookups are off
-    /// (only the seeds are checked).
+    /// (only the seeds, and the neighbours checks name, are checked).
     pub lookup: Option<L>,
-    /// Asks a node for its record; `None` if it did not answer.
+    /// Asks a node for its record, and perhaps its neighbours. A node that
+    /// does not answer is asked again once the rest of the queue has had
+    /// its turn and [`RETRY_PAUSE`] has passed, up to [`CHECK_ATTEMPTS`]
+    /// times.
+    ///
+    /// Neighbours are what make a crawl complete: random lookups find a
+    /// node only where it is among the closest to some random target, so
+    /// the last nodes of a network take ever more lookups to meet (a
+    /// coupon collector's walk), while asking each live node for the nodes
+    /// nearest itself reaches every neighbourhood directly.
     pub check: C,
     /// A node's id (hex), to tell nodes apart before they answer.
     pub id: fn(&N) -> String,
@@ -130,21 +180,21 @@ pub struct Crawl<N, L, C> {
     /// Nodes of the set checked more recently than this are skipped
     /// (usually [`REVALIDATE_INTERVAL`]; zero checks every node).
     pub revalidate_interval: Duration,
-    /// When to stop; `None` runs until the seeds are checked (there must be
-    /// no lookup then, or the crawl never ends).
+    /// When to stop; `None` runs until every node heard of is checked
+    /// (there must be no lookup then, or the crawl never ends).
     pub deadline: Option<Instant>,
 }
 
 impl<N, L, LF, C, CF> Crawl<N, L, C>
 where
-    N: Send + 'static,
+    N: Clone,
     L: FnMut() -> LF,
     LF: Future<Output = Vec<N>>,
     C: Fn(N) -> CF,
-    CF: Future<Output = Option<NodeRecord>>,
+    CF: Future<Output = Checked<N>>,
 {
-    /// Crawls into `set` until the deadline, or until every seed is checked
-    /// when there is no lookup.
+    /// Crawls into `set` until the deadline, or, with no lookup, until
+    /// every node heard of is checked.
     pub async fn run(self, set: &mut NodeSet, stats: &CrawlStats) {
         let Crawl {
             seeds,
@@ -155,8 +205,8 @@ where
             revalidate_interval,
             deadline,
         } = self;
-        let seen = Arc::new(Mutex::new(HashSet::new()));
-        let recent: Arc<HashSet<String>> = Arc::new({
+        let parallel = parallel.max(1);
+        let recent: HashSet<String> = {
             let now = Timestamp::now();
             set.entries()
                 .filter(|e| {
@@ -164,50 +214,75 @@ where
                 })
                 .map(|e| record::peer_id(&e.record).node_id().to_string())
                 .collect()
-        });
-        let fresh = {
-            let seen = seen.clone();
-            move |node: &N| {
-                let key = id(node);
-                !recent.contains(&key) && seen.lock().expect("not poisoned").insert(key)
+        };
+        // Every node is queued once (and again only to retry a silence);
+        // the queue holds those not yet checked, with their attempts so far.
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut queue: VecDeque<(N, u32)> = VecDeque::new();
+        let mut enqueue = |queue: &mut VecDeque<(N, u32)>, nodes: Vec<N>| {
+            for node in nodes {
+                let key = id(&node);
+                if !recent.contains(&key) && seen.insert(key) {
+                    CrawlStats::bump(&stats.found);
+                    queue.push_back((node, 0));
+                }
             }
         };
-        let seeds: Vec<N> = seeds.into_iter().filter(|n| fresh(n)).collect();
-        let discovered = stream::unfold(lookup, move |lookup| {
-            let fresh = fresh.clone();
-            async move {
-                let mut lookup = lookup?;
-                let found = lookup().await;
-                CrawlStats::bump(&stats.lookups);
-                let new: Vec<N> = found.into_iter().filter(|n| fresh(n)).collect();
-                if new.is_empty() {
-                    tokio::time::sleep(IDLE_LOOKUP_PAUSE).await;
-                }
-                Some((stream::iter(new), Some(lookup)))
-            }
-        })
-        .flatten();
-        let candidates = stream::iter(seeds).chain(discovered);
-        let stop = match deadline {
+        enqueue(&mut queue, seeds);
+        let has_lookup = lookup.is_some();
+        let lookups = stream::unfold(lookup, |lookup| async move {
+            let mut lookup = lookup?;
+            let found = lookup().await;
+            Some((found, Some(lookup)))
+        });
+        let mut lookups = std::pin::pin!(lookups);
+        let mut checks = FuturesUnordered::new();
+        let mut stop = std::pin::pin!(match deadline {
             Some(at) => tokio::time::sleep_until(at.into()).boxed(),
             None => future::pending().boxed(),
-        };
-        let checks = candidates
-            .map(|node| {
-                CrawlStats::bump(&stats.found);
-                let key = id(&node);
-                let answer = check(node);
-                async move { (key, answer.await) }
-            })
-            .buffer_unordered(parallel.max(1))
-            .take_until(stop);
-        let mut checks = std::pin::pin!(checks);
-        while let Some((key, answer)) = checks.next().await {
-            CrawlStats::bump(&stats.checked);
-            if answer.is_some() {
-                CrawlStats::bump(&stats.live);
+        });
+        loop {
+            while checks.len() < parallel {
+                let Some((node, attempts)) = queue.pop_front() else {
+                    break;
+                };
+                let answer = check(node.clone());
+                checks.push(async move {
+                    if attempts > 0 {
+                        tokio::time::sleep(RETRY_PAUSE).await;
+                    }
+                    (node, attempts + 1, answer.await)
+                });
             }
-            set.record_check(&key, answer, Timestamp::now());
+            if checks.is_empty() && queue.is_empty() && !has_lookup {
+                break;
+            }
+            // Lookups feed the queue only while it runs short, so that a
+            // large network is not gathered faster than it is checked.
+            let want_more = has_lookup && queue.len() < parallel;
+            tokio::select! {
+                _ = &mut stop => break,
+                Some((node, attempts, checked)) = checks.next(), if !checks.is_empty() => {
+                    if checked.record.is_none() && attempts < CHECK_ATTEMPTS {
+                        queue.push_back((node, attempts));
+                        continue;
+                    }
+                    CrawlStats::bump(&stats.checked);
+                    if checked.record.is_some() {
+                        CrawlStats::bump(&stats.live);
+                    }
+                    set.record_check(&id(&node), checked.record, Timestamp::now());
+                    enqueue(&mut queue, checked.neighbours);
+                }
+                Some(found) = lookups.next(), if want_more => {
+                    CrawlStats::bump(&stats.lookups);
+                    let before = queue.len();
+                    enqueue(&mut queue, found);
+                    if queue.len() == before && checks.is_empty() {
+                        tokio::time::sleep(IDLE_LOOKUP_PAUSE).await;
+                    }
+                }
+            }
         }
     }
 }
@@ -283,7 +358,7 @@ mod tests {
         };
         let check = |n: NodeRecord| {
             let answer = live.contains(&id_of(&n)).then(|| by_id[&id_of(&n)].clone());
-            async move { answer }
+            async move { Checked::record(answer) }
         };
         let mut set = NodeSet::new();
         let stats = CrawlStats::default();
@@ -316,7 +391,7 @@ mod tests {
         Crawl {
             seeds: seeds.to_vec(),
             lookup: no_lookup,
-            check: |n: NodeRecord| async move { Some(n) },
+            check: |n: NodeRecord| async move { Checked::record(Some(n)) },
             id: id_of,
             parallel: 2,
             revalidate_interval,
@@ -325,6 +400,74 @@ mod tests {
         .run(set, &stats)
         .await;
         stats.snapshot()
+    }
+
+    /// A ring of nodes, each naming only the next as its neighbour, and
+    /// no lookups: the crawl walks the whole ring from one seed, checking
+    /// each node once, and then ends.
+    #[tokio::test]
+    async fn neighbours_named_by_checked_nodes_are_checked_in_turn() {
+        let records: Vec<NodeRecord> = (0..25).map(|_| record()).collect();
+        let next: HashMap<String, NodeRecord> = records
+            .iter()
+            .zip(records.iter().cycle().skip(1))
+            .map(|(r, n)| (id_of(r), n.clone()))
+            .collect();
+        let no_lookup: Option<fn() -> std::future::Ready<Vec<NodeRecord>>> = None;
+        let mut set = NodeSet::new();
+        let stats = CrawlStats::default();
+        Crawl {
+            seeds: vec![records[0].clone()],
+            lookup: no_lookup,
+            check: |n: NodeRecord| {
+                let neighbours = vec![next[&id_of(&n)].clone()];
+                async move {
+                    Checked {
+                        record: Some(n),
+                        neighbours,
+                    }
+                }
+            },
+            id: id_of,
+            parallel: 3,
+            revalidate_interval: REVALIDATE_INTERVAL,
+            deadline: None,
+        }
+        .run(&mut set, &stats)
+        .await;
+        assert_eq!(set.len(), 25);
+        assert_eq!(stats.snapshot(), (25, 25, 25));
+    }
+
+    /// Every node stays silent the first time it is asked: each is asked
+    /// again and counted once, as live.
+    #[tokio::test]
+    async fn a_node_silent_once_is_asked_again() {
+        let records: Vec<NodeRecord> = (0..6).map(|_| record()).collect();
+        let asked = std::sync::Mutex::new(HashMap::<String, u32>::new());
+        let no_lookup: Option<fn() -> std::future::Ready<Vec<NodeRecord>>> = None;
+        let mut set = NodeSet::new();
+        let stats = CrawlStats::default();
+        Crawl {
+            seeds: records.clone(),
+            lookup: no_lookup,
+            check: |n: NodeRecord| {
+                let mut asked = asked.lock().unwrap();
+                let times = asked.entry(id_of(&n)).or_default();
+                *times += 1;
+                let answer = (*times > 1).then_some(n);
+                async move { Checked::record(answer) }
+            },
+            id: id_of,
+            parallel: 2,
+            revalidate_interval: REVALIDATE_INTERVAL,
+            deadline: None,
+        }
+        .run(&mut set, &stats)
+        .await;
+        assert_eq!(set.len(), 6);
+        assert_eq!(stats.snapshot(), (6, 6, 6));
+        assert!(asked.lock().unwrap().values().all(|&times| times == 2));
     }
 
     #[tokio::test]
