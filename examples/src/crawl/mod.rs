@@ -237,6 +237,7 @@ where
         });
         let mut lookups = std::pin::pin!(lookups);
         let mut checks = FuturesUnordered::new();
+        let mut resting = FuturesUnordered::new();
         let mut stop = std::pin::pin!(match deadline {
             Some(at) => tokio::time::sleep_until(at.into()).boxed(),
             None => future::pending().boxed(),
@@ -247,14 +248,9 @@ where
                     break;
                 };
                 let answer = check(node.clone());
-                checks.push(async move {
-                    if attempts > 0 {
-                        tokio::time::sleep(RETRY_PAUSE).await;
-                    }
-                    (node, attempts + 1, answer.await)
-                });
+                checks.push(async move { (node, attempts + 1, answer.await) });
             }
-            if checks.is_empty() && queue.is_empty() && !has_lookup {
+            if checks.is_empty() && queue.is_empty() && resting.is_empty() && !has_lookup {
                 break;
             }
             // Lookups feed the queue only while it runs short, so that a
@@ -264,7 +260,11 @@ where
                 _ = &mut stop => break,
                 Some((node, attempts, checked)) = checks.next(), if !checks.is_empty() => {
                     if checked.record.is_none() && attempts < CHECK_ATTEMPTS {
-                        queue.push_back((node, attempts));
+                        // It rests outside the checks, holding no slot.
+                        resting.push(async move {
+                            tokio::time::sleep(RETRY_PAUSE).await;
+                            (node, attempts)
+                        });
                         continue;
                     }
                     CrawlStats::bump(&stats.checked);
@@ -273,6 +273,9 @@ where
                     }
                     set.record_check(&id(&node), checked.record, Timestamp::now());
                     enqueue(&mut queue, checked.neighbours);
+                }
+                Some(rested) = resting.next(), if !resting.is_empty() => {
+                    queue.push_back(rested);
                 }
                 Some(found) = lookups.next(), if want_more => {
                     CrawlStats::bump(&stats.lookups);
