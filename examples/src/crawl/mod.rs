@@ -31,9 +31,11 @@ pub const REVALIDATE_INTERVAL: Duration = Duration::from_secs(10 * 60);
 /// load it.
 pub const IDLE_LOOKUP_PAUSE: Duration = Duration::from_millis(500);
 /// How many times a node is asked before it counts as silent in this
-/// crawl: one lost datagram, or two nodes opening sessions with each other
-/// at once, should not cost a node its place in the set.
-pub const CHECK_ATTEMPTS: u32 = 2;
+/// crawl. One: with a second attempt, a crawl of a network with many dead
+/// nodes lost nodes that had answered from its set (seen in the in-memory
+/// crawl test under load, cause not yet found), so retries stay off until
+/// that is understood.
+pub const CHECK_ATTEMPTS: u32 = 1;
 /// How long a silent node rests before it is asked again: long enough for
 /// a handshake that crossed ours (discovery v5 nodes open sessions on
 /// their own, a bootnode at once) to have settled.
@@ -440,37 +442,6 @@ mod tests {
         .await;
         assert_eq!(set.len(), 25);
         assert_eq!(stats.snapshot(), (25, 25, 25));
-    }
-
-    /// Every node stays silent the first time it is asked: each is asked
-    /// again and counted once, as live.
-    #[tokio::test]
-    async fn a_node_silent_once_is_asked_again() {
-        let records: Vec<NodeRecord> = (0..6).map(|_| record()).collect();
-        let asked = std::sync::Mutex::new(HashMap::<String, u32>::new());
-        let no_lookup: Option<fn() -> std::future::Ready<Vec<NodeRecord>>> = None;
-        let mut set = NodeSet::new();
-        let stats = CrawlStats::default();
-        Crawl {
-            seeds: records.clone(),
-            lookup: no_lookup,
-            check: |n: NodeRecord| {
-                let mut asked = asked.lock().unwrap();
-                let times = asked.entry(id_of(&n)).or_default();
-                *times += 1;
-                let answer = (*times > 1).then_some(n);
-                async move { Checked::record(answer) }
-            },
-            id: id_of,
-            parallel: 2,
-            revalidate_interval: REVALIDATE_INTERVAL,
-            deadline: None,
-        }
-        .run(&mut set, &stats)
-        .await;
-        assert_eq!(set.len(), 6);
-        assert_eq!(stats.snapshot(), (6, 6, 6));
-        assert!(asked.lock().unwrap().values().all(|&times| times == 2));
     }
 
     #[tokio::test]
