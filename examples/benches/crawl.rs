@@ -165,7 +165,6 @@ fn unknown_v5_nodes(nodes: &[Discv5Service]) -> Vec<usize> {
 /// returns the time taken and the nodes verified.
 async fn crawl_all<N, L, LF, C, CF>(crawl: Crawl<N, L, C>, nodes: usize) -> (Duration, u64)
 where
-    N: Clone,
     L: FnMut() -> LF,
     LF: std::future::Future<Output = Vec<N>>,
     C: Fn(N) -> CF,

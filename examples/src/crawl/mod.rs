@@ -30,16 +30,6 @@ pub const REVALIDATE_INTERVAL: Duration = Duration::from_secs(10 * 60);
 /// small network is soon exhausted, and lookups without pause would only
 /// load it.
 pub const IDLE_LOOKUP_PAUSE: Duration = Duration::from_millis(500);
-/// How many times a node is asked before it counts as silent in this
-/// crawl. One: with a second attempt, a crawl of a network with many dead
-/// nodes lost nodes that had answered from its set (seen in the in-memory
-/// crawl test under load, cause not yet found), so retries stay off until
-/// that is understood.
-pub const CHECK_ATTEMPTS: u32 = 1;
-/// How long a silent node rests before it is asked again: long enough for
-/// a handshake that crossed ours (discovery v5 nodes open sessions on
-/// their own, a bootnode at once) to have settled.
-pub const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 /// The log distances from a checked node, besides its nearest neighbours,
 /// that a crawl asks it for: nodes in the far half, quarter and eighth of
@@ -164,10 +154,7 @@ pub struct Crawl<N, L, C> {
     /// One lookup: some nodes of the network. `None` when lookups are off
     /// (only the seeds, and the neighbours checks name, are checked).
     pub lookup: Option<L>,
-    /// Asks a node for its record, and perhaps its neighbours. A node that
-    /// does not answer is asked again once the rest of the queue has had
-    /// its turn and [`RETRY_PAUSE`] has passed, up to [`CHECK_ATTEMPTS`]
-    /// times.
+    /// Asks a node for its record, and perhaps its neighbours.
     ///
     /// Neighbours are what make a crawl complete: random lookups find a
     /// node only where it is among the closest to some random target, so
@@ -189,7 +176,6 @@ pub struct Crawl<N, L, C> {
 
 impl<N, L, LF, C, CF> Crawl<N, L, C>
 where
-    N: Clone,
     L: FnMut() -> LF,
     LF: Future<Output = Vec<N>>,
     C: Fn(N) -> CF,
@@ -217,16 +203,15 @@ where
                 .map(|e| record::peer_id(&e.record).node_id().to_string())
                 .collect()
         };
-        // Every node is queued once (and again only to retry a silence);
-        // the queue holds those not yet checked, with their attempts so far.
+        // Every node is queued once; the queue holds those not yet checked.
         let mut seen: HashSet<String> = HashSet::new();
-        let mut queue: VecDeque<(N, u32)> = VecDeque::new();
-        let mut enqueue = |queue: &mut VecDeque<(N, u32)>, nodes: Vec<N>| {
+        let mut queue: VecDeque<N> = VecDeque::new();
+        let mut enqueue = |queue: &mut VecDeque<N>, nodes: Vec<N>| {
             for node in nodes {
                 let key = id(&node);
                 if !recent.contains(&key) && seen.insert(key) {
                     CrawlStats::bump(&stats.found);
-                    queue.push_back((node, 0));
+                    queue.push_back(node);
                 }
             }
         };
@@ -239,20 +224,20 @@ where
         });
         let mut lookups = std::pin::pin!(lookups);
         let mut checks = FuturesUnordered::new();
-        let mut resting = FuturesUnordered::new();
         let mut stop = std::pin::pin!(match deadline {
             Some(at) => tokio::time::sleep_until(at.into()).boxed(),
             None => future::pending().boxed(),
         });
         loop {
             while checks.len() < parallel {
-                let Some((node, attempts)) = queue.pop_front() else {
+                let Some(node) = queue.pop_front() else {
                     break;
                 };
-                let answer = check(node.clone());
-                checks.push(async move { (node, attempts + 1, answer.await) });
+                let key = id(&node);
+                let answer = check(node);
+                checks.push(async move { (key, answer.await) });
             }
-            if checks.is_empty() && queue.is_empty() && resting.is_empty() && !has_lookup {
+            if checks.is_empty() && queue.is_empty() && !has_lookup {
                 break;
             }
             // Lookups feed the queue only while it runs short, so that a
@@ -260,24 +245,13 @@ where
             let want_more = has_lookup && queue.len() < parallel;
             tokio::select! {
                 _ = &mut stop => break,
-                Some((node, attempts, checked)) = checks.next(), if !checks.is_empty() => {
-                    if checked.record.is_none() && attempts < CHECK_ATTEMPTS {
-                        // It rests outside the checks, holding no slot.
-                        resting.push(async move {
-                            tokio::time::sleep(RETRY_PAUSE).await;
-                            (node, attempts)
-                        });
-                        continue;
-                    }
+                Some((key, checked)) = checks.next(), if !checks.is_empty() => {
                     CrawlStats::bump(&stats.checked);
                     if checked.record.is_some() {
                         CrawlStats::bump(&stats.live);
                     }
-                    set.record_check(&id(&node), checked.record, Timestamp::now());
+                    set.record_check(&key, checked.record, Timestamp::now());
                     enqueue(&mut queue, checked.neighbours);
-                }
-                Some(rested) = resting.next(), if !resting.is_empty() => {
-                    queue.push_back(rested);
                 }
                 Some(found) = lookups.next(), if want_more => {
                     CrawlStats::bump(&stats.lookups);

@@ -25,7 +25,6 @@ impl CrawlProgress {
     /// Runs `crawl` into `set` with a progress line.
     pub async fn run<N, L, LF, C, CF>(crawl: Crawl<N, L, C>, set: &mut NodeSet)
     where
-        N: Clone,
         L: FnMut() -> LF,
         LF: Future<Output = Vec<N>>,
         C: Fn(N) -> CF,
